@@ -1,0 +1,8 @@
+from .checkpoint import (SAFE_GLOBALS, UnsafeCheckpointError,
+                         install_safe_checkpoint_loading, safe_torch_load)
+from .setup_env import register_all_modules
+
+__all__ = [
+    'register_all_modules', 'safe_torch_load', 'UnsafeCheckpointError',
+    'install_safe_checkpoint_loading', 'SAFE_GLOBALS'
+]
