@@ -6,3 +6,9 @@ __all__ = [
     'register_all_modules', 'safe_torch_load', 'UnsafeCheckpointError',
     'install_safe_checkpoint_loading', 'SAFE_GLOBALS'
 ]
+from .dist import prepare_launcher  # noqa: E402
+
+__all__ += ['prepare_launcher']
+from .config import fix_dataloader_cfg, set_amp  # noqa: E402
+
+__all__ += ['fix_dataloader_cfg', 'set_amp']

@@ -22,6 +22,7 @@ is refused: a file downloaded from the internet never runs code.
 """
 import os.path as osp
 import pickle
+import re
 
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
@@ -59,14 +60,15 @@ def safe_torch_load(filename, map_location=None):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as e:
+        found = re.findall(r'(?:GLOBAL|global) ([\w.]+)', str(e))
+        what = ', '.join(sorted(set(found))) or 'unknown'
         raise UnsafeCheckpointError(
-            f'Refusing to load checkpoint {name}: it contains a pickled '
-            'global that is not on mmfas\' allowlist, and loading it could '
-            'run arbitrary code. Only load files you trust; a trusted '
-            'legacy file can be converted with '
-            '`python tools/misc/convert_checkpoint.py --trust IN OUT`. '
-            f'torch said: {str(e).splitlines()[0] if str(e) else e!r}'
-        ) from e
+            f'Refusing to load checkpoint {name}: it contains the pickled '
+            f'global(s) {what}, which are not on mmfas\' allowlist; loading '
+            'them could run arbitrary code. mmfas checkpoints never contain '
+            'them. If you trust the file, load it once with '
+            'torch.load(path, weights_only=False) and re-save only its '
+            'tensors.') from e
 
 
 def _load_from_local(filename, map_location):

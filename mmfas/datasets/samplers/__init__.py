@@ -1,0 +1,3 @@
+from .balanced import DomainClassBalancedSampler
+
+__all__ = ['DomainClassBalancedSampler']

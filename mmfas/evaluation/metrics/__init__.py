@@ -1,0 +1,3 @@
+from .fas_metric import FASMetric
+
+__all__ = ['FASMetric']

@@ -1,0 +1,1186 @@
+"""Synthetic multi-domain face anti-spoofing demo dataset (the embedded default).
+
+Everything this module writes is **synthetic**: procedurally drawn cartoon-like
+faces, rendered with numpy + OpenCV only. No real person, photograph or public
+dataset is involved, so the data can be generated anywhere, offline, in a few
+seconds, and is only meant for smoke tests, tutorials and CI -- not for
+reporting anti-spoofing results.
+
+What is simulated
+-----------------
+* **Identities.** Each subject has its own skin tone, face ellipse and jaw
+  shape, eyes (size, spacing, iris colour), brows, nose, mouth, hair (colour,
+  style, hairline), optional beard / glasses, clothes and room background.
+  Each video (session) has its own lighting and framing; each frame adds pose
+  jitter (shift, roll, yaw), expression (smile, open mouth, blink) and
+  lighting / exposure jitter. Faces are shaded with a height field (Lambertian
+  + specular), which is also the source of the depth modality.
+* **Live** (``attack_type='none'``): the scene, captured by the domain camera,
+  with fine skin-pore texture.
+* **Print** attacks: a photo of the subject from another session is printed
+  (CMY halftone dots, reduced dynamic range, paper fibre texture, slight
+  blur), held flat in front of the camera (random homography, flat lighting,
+  paper edges sometimes visible), then captured.
+* **Replay** attacks: a video of the subject from another session is shown on
+  a screen (gamma / saturation shift, RGB sub-pixel grid sampled by the camera
+  which produces moire, extra moire bands, glare highlight, bezel), then
+  captured.
+* **Mask** attacks: a rigid mask of the subject (uniform smooth albedo without
+  pores, frozen neutral expression, broad plastic sheen, visible edge seam and
+  eye-hole rims, wearer's skin tone on neck / ears).
+* Every attack image is gain-matched per colour channel to the live capture
+  of the same frame, so **no attack is separable by mean colour alone**; the
+  cues are texture- and geometry-level.
+* **Domains** ``DemoA`` .. ``DemoD`` are four "cameras" that differ in image
+  size (96 / 112 / 128 / 160 px), colour cast, saturation, sensor noise,
+  optical blur, tone curve, JPEG quality and room palette, so that
+  leave-one-domain-out is a real (if small) generalisation test.
+* Optional **depth** (live: face-shaped height map; print / replay: flat
+  plane; mask: face-shaped but smoothed, shallower and with holes) and
+  **IR** (active NIR: bright skin with distance fall-off, dark screens,
+  flat paper, uniform mask material).
+
+On-disk layout (the same as the dataset converters write)::
+
+    <out_dir>/README.md                       how the data was made
+    <out_dir>/demo_meta.json                  settings + summary (written last)
+    <out_dir>/<Domain>/frames/<video>/<frame:04d>.jpg        rgb
+    <out_dir>/<Domain>/frames/<video>/<frame:04d>_depth.png  depth (optional)
+    <out_dir>/<Domain>/frames/<video>/<frame:04d>_ir.jpg     ir (optional)
+    <out_dir>/<Domain>/annotations/all.jsonl  one record per frame, paths
+                                              relative to <out_dir>
+
+Generation is seeded and deterministic: the same settings and seed give the
+same bytes (every frame has its own random stream, so the number of worker
+processes does not matter).
+"""
+import json
+import multiprocessing as mp
+import os
+import os.path as osp
+import shutil
+import time
+from collections import OrderedDict
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from .annotation import make_record, write_annotations
+
+__all__ = [
+    'DEMO_DOMAINS', 'DEMO_ATTACK_TYPES', 'DOMAIN_SPECS', 'META_FILE',
+    'make_demo_dataset', 'demo_settings', 'load_demo_meta',
+    'is_demo_dataset_complete'
+]
+
+META_FILE = 'demo_meta.json'
+META_VERSION = 1
+DEMO_DOMAINS = ('DemoA', 'DemoB', 'DemoC', 'DemoD')
+DEMO_ATTACK_TYPES = ('print', 'replay', 'mask')
+DEMO_MODALITIES = ('rgb', 'depth', 'ir')
+
+# "Camera" of each domain. cast: RGB gains; noise: sensor noise std (0..1);
+# chroma: weight of per-channel (colour) noise; blur: optical blur sigma in
+# pixels; sat: saturation; gamma: tone curve exponent 1/gamma; exposure: gain;
+# jpeg: JPEG quality; room: RGB tint of the room backgrounds.
+DOMAIN_SPECS: Dict[str, dict] = OrderedDict(
+    DemoA=dict(size=96, cast=(1.12, 1.00, 0.84), noise=0.032, chroma=0.6,
+               blur=0.6, sat=1.00, gamma=1.00, exposure=1.00, jpeg=55,
+               room=(1.10, 1.00, 0.85)),
+    DemoB=dict(size=112, cast=(0.88, 1.00, 1.14), noise=0.012, chroma=0.2,
+               blur=0.35, sat=1.10, gamma=1.10, exposure=1.05, jpeg=88,
+               room=(0.90, 1.00, 1.12)),
+    DemoC=dict(size=128, cast=(0.96, 1.08, 0.92), noise=0.022, chroma=0.4,
+               blur=0.5, sat=0.72, gamma=0.95, exposure=0.95, jpeg=72,
+               room=(0.95, 1.08, 0.95)),
+    DemoD=dict(size=160, cast=(1.00, 1.00, 1.00), noise=0.006, chroma=0.1,
+               blur=0.0, sat=1.05, gamma=1.25, exposure=0.90, jpeg=95,
+               room=(1.00, 1.00, 1.00)),
+)
+
+_SKIN_DARK = np.array([0.30, 0.18, 0.12], np.float32)
+_SKIN_LIGHT = np.array([0.95, 0.78, 0.68], np.float32)
+_HAIR = np.array([[0.05, 0.04, 0.04], [0.16, 0.10, 0.06], [0.33, 0.21, 0.12],
+                  [0.78, 0.62, 0.36], [0.55, 0.22, 0.10], [0.62, 0.62, 0.62]],
+                 np.float32)
+_HAIR_P = np.array([0.3, 0.25, 0.2, 0.1, 0.07, 0.08])
+_IRIS = np.array([[0.28, 0.16, 0.08], [0.10, 0.07, 0.05], [0.25, 0.45, 0.65],
+                  [0.30, 0.45, 0.25], [0.45, 0.35, 0.15]], np.float32)
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+def _rng(*keys) -> np.random.Generator:
+    return np.random.default_rng([int(k) for k in keys])
+
+
+def _u(rng, lo, hi):
+    return float(rng.uniform(lo, hi))
+
+
+def _blur(img, sigma):
+    if sigma <= 0:
+        return img
+    return cv2.GaussianBlur(img, (0, 0), sigmaX=float(sigma),
+                            borderType=cv2.BORDER_REFLECT)
+
+
+def _soft(d, w):
+    """Anti-aliased step: 1 inside (d > 0), 0 outside, ramp of width w."""
+    return np.clip(0.5 + d / w, 0.0, 1.0)
+
+
+def _noise(rng, shape, sigma):
+    """Gaussian noise field blurred by ``sigma`` px, rescaled to unit std."""
+    n = rng.standard_normal(shape, dtype=np.float32)
+    if sigma > 0:
+        n = _blur(n, sigma)
+        s = float(n.std())
+        if s > 0:
+            n /= s
+    return n
+
+
+def _lowfreq_noise(rng, S, cells):
+    """Smooth unit-std noise: a ``cells`` x ``cells`` grid, upsampled."""
+    g = rng.standard_normal((cells, cells), dtype=np.float32)
+    n = cv2.resize(g, (S, S), interpolation=cv2.INTER_CUBIC)
+    s = float(n.std())
+    return n / s if s > 0 else n
+
+
+def _hsv_colour(rng, s_range=(0.1, 0.6), v_range=(0.2, 0.9)):
+    hsv = np.uint8([[[rng.integers(0, 180), int(255 * _u(rng, *s_range)),
+                      int(255 * _u(rng, *v_range))]]])
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)[0, 0].astype(np.float32) / 255
+
+
+# --------------------------------------------------------------------------
+# identities, sessions, frames
+# --------------------------------------------------------------------------
+def _sample_identity(rng, spec) -> dict:
+    t = rng.beta(1.3, 1.3)
+    skin = _SKIN_DARK + t * (_SKIN_LIGHT - _SKIN_DARK)
+    skin = np.clip(skin * (1 + rng.normal(0, 0.04, 3)), 0.05, 1).astype(
+        np.float32)
+    hair = _HAIR[rng.choice(len(_HAIR), p=_HAIR_P)] * _u(rng, 0.85, 1.15)
+    room = np.asarray(spec['room'], np.float32)
+    bg1 = np.clip(_hsv_colour(rng, (0.05, 0.45), (0.35, 0.9)) * room, 0, 1)
+    bg2 = np.clip(_hsv_colour(rng, (0.05, 0.45), (0.2, 0.8)) * room, 0, 1)
+    a = _u(rng, 0.18, 0.23)
+    return dict(
+        skin=skin,
+        # the person wearing this subject's mask in mask attacks
+        wearer=np.clip(skin * rng.uniform(0.8, 1.15, 3), 0.05, 1).astype(
+            np.float32),
+        a=a, b=a * _u(rng, 1.22, 1.42), jaw=_u(rng, 0.0, 0.35),
+        eye_u=_u(rng, 0.36, 0.46), eye_v=_u(rng, -0.22, -0.10),
+        eye_ru=_u(rng, 0.13, 0.18), eye_rv=_u(rng, 0.06, 0.085),
+        iris=_IRIS[rng.integers(len(_IRIS))], iris_r=_u(rng, 0.45, 0.6),
+        brow_dv=_u(rng, 0.13, 0.19), brow_th=_u(rng, 0.025, 0.055),
+        brow_tilt=_u(rng, -0.25, 0.2),
+        nose_v=_u(rng, 0.18, 0.30), nose_w=_u(rng, 0.06, 0.10),
+        nose_h=_u(rng, 0.18, 0.32),
+        mouth_v=_u(rng, 0.46, 0.58), mouth_ru=_u(rng, 0.16, 0.24),
+        lip_rv=_u(rng, 0.035, 0.06),
+        lip=np.clip(skin * np.array([0.95, 0.55, 0.55]) +
+                    np.array([0.08, 0.0, 0.02]), 0, 1).astype(np.float32),
+        hair=hair.astype(np.float32), hair_style=int(rng.integers(0, 4)),
+        hairline=_u(rng, -0.78, -0.52), hair_vol=_u(rng, 1.06, 1.22),
+        beard=bool(rng.random() < 0.2), glasses=bool(rng.random() < 0.15),
+        frame_col=_hsv_colour(rng, (0.0, 0.5), (0.05, 0.35)),
+        clothes=_hsv_colour(rng, (0.1, 0.8), (0.15, 0.85)),
+        bg1=bg1.astype(np.float32), bg2=bg2.astype(np.float32),
+        bg_style=int(rng.integers(0, 3)),
+        bg_rects=[(_u(rng, 0, 1), _u(rng, 0, 1), _u(rng, 0.08, 0.4),
+                   _u(rng, 0.05, 0.3), _hsv_colour(rng) * room)
+                  for _ in range(int(rng.integers(1, 4)))],
+    )
+
+
+def _sample_session(rng) -> dict:
+    return dict(
+        light=(_u(rng, -0.7, 0.7), _u(rng, -0.6, 0.4)),
+        ambient=_u(rng, 0.30, 0.50), diffuse=_u(rng, 0.55, 0.8),
+        light_col=np.array([1.0, 1.0, 1.0]) + rng.normal(0, 0.04, 3),
+        dx=_u(rng, -0.04, 0.04), dy=_u(rng, -0.03, 0.04),
+        scale=_u(rng, 0.9, 1.1), bg_shift=_u(rng, -0.1, 0.1))
+
+
+def _sample_frame(rng, session, rigid=False) -> dict:
+    lx, ly = session['light']
+    return dict(
+        cx=0.5 + session['dx'] + _u(rng, -0.015, 0.015),
+        cy=0.50 + session['dy'] + _u(rng, -0.015, 0.015),
+        scale=session['scale'] * _u(rng, 0.97, 1.03),
+        roll=_u(rng, -7, 7) * np.pi / 180, yaw=_u(rng, -0.12, 0.12),
+        smile=0.0 if rigid else _u(rng, -0.3, 1.0),
+        mouth_open=0.0 if rigid or rng.random() < 0.6 else _u(rng, 0.2, 0.8),
+        eye_open=1.0 if rigid or rng.random() > 0.1 else _u(rng, 0.1, 0.3),
+        light=(lx + _u(rng, -0.08, 0.08), ly + _u(rng, -0.08, 0.08)),
+        ambient=session['ambient'] * _u(rng, 0.95, 1.05),
+        diffuse=session['diffuse'] * _u(rng, 0.95, 1.05),
+        light_col=session['light_col'], bg_shift=session['bg_shift'])
+
+
+# --------------------------------------------------------------------------
+# face renderer
+# --------------------------------------------------------------------------
+class _Painter:
+    """Paints anti-aliased shapes defined in face coordinates (u, v).
+
+    u runs along the face width in units of the semi-axis ``a``, v along the
+    height in units of ``b`` (image-normalised units), rotated by ``roll``.
+    Every shape is evaluated on its own pixel window only (fast).
+    """
+
+    def __init__(self, S, cx, cy, a, b, roll, stack, height):
+        self.S, self.cx, self.cy, self.a, self.b = S, cx, cy, a, b
+        self.c, self.s = float(np.cos(roll)), float(np.sin(roll))
+        self.coords = (np.arange(S, dtype=np.float32) + 0.5) / S
+        # stack: (S, S, 6) = rgb, ir reflectance, specular weight, pores
+        self.stack, self.height = stack, height
+        self.px = 1.0 / (S * min(a, b))  # one pixel in face units
+
+    def window(self, u0, v0, ru, rv):
+        S = self.S
+        X = self.a * u0 * self.c - self.b * v0 * self.s + self.cx
+        Y = self.a * u0 * self.s + self.b * v0 * self.c + self.cy
+        R = max(ru * self.a, rv * self.b) * S + 2
+        x0, x1 = int(max(0, X * S - R)), int(min(S, X * S + R + 1))
+        y0, y1 = int(max(0, Y * S - R)), int(min(S, Y * S + R + 1))
+        if x1 <= x0 or y1 <= y0:
+            return None
+        X = self.coords[x0:x1][None, :] - self.cx
+        Y = self.coords[y0:y1][:, None] - self.cy
+        u = (X * self.c + Y * self.s) * (1.0 / self.a)
+        v = (Y * self.c - X * self.s) * (1.0 / self.b)
+        return (slice(y0, y1), slice(x0, x1)), u, v
+
+    def ellipse(self, u0, v0, ru, rv, rot=0.0, bend=0.0, ring=None):
+        """Alpha of an ellipse (or of a ring of width ``ring``) + window."""
+        w = self.window(u0, v0, ru + (ring or 0), rv + (ring or 0))
+        if w is None:
+            return None, None
+        sl, u, v = w
+        du, dv = u - u0, v - v0
+        if rot:
+            c, s = float(np.cos(rot)), float(np.sin(rot))
+            du, dv = du * c + dv * s, dv * c - du * s
+        du *= 1.0 / ru
+        if bend:
+            dv += (bend * rv) * du * du
+        dv *= 1.0 / rv
+        e = np.sqrt(du * du + dv * dv)
+        k = min(ru, rv) / self.px
+        if ring is None:
+            return sl, np.clip(0.5 + k * (1 - e), 0.0, 1.0)
+        return sl, np.clip(0.5 + ring / self.px - k * np.abs(1 - e), 0.0,
+                           1.0)
+
+    def paint(self, sl, alpha, rgb=None, ir=None, spec=None, pores=None):
+        """Alpha-blend values (scalars, an RGB colour or a window-sized RGB
+        texture) into the stacked maps inside window ``sl``."""
+        if sl is None:
+            return
+        dst = self.stack[sl]
+        if rgb is not None and np.ndim(rgb) == 3:  # window-sized texture
+            d = dst[..., :3]
+            d += alpha[..., None] * (rgb - d)
+            rgb = None
+        val = np.zeros(6, np.float32)
+        wt = np.zeros(6, np.float32)
+        for i, x in ((0, rgb), (3, ir), (4, spec), (5, pores)):
+            if x is not None:
+                n = 3 if i == 0 else 1
+                val[i:i + n] = x
+                wt[i:i + n] = 1
+        if wt.any():
+            dst += (alpha[..., None] * wt) * (val - dst)
+
+    def raise_height(self, sl, h):
+        if sl is not None:
+            np.maximum(self.height[sl], h, out=self.height[sl])
+
+
+def _background(S, ident, fr) -> np.ndarray:
+    """Room behind the subject (cached per image size and session)."""
+    cache = ident.setdefault('_bg_cache', {})
+    key = (S, fr['bg_shift'])
+    if key not in cache:
+        if len(cache) > 8:
+            cache.clear()
+        cache[key] = _make_background(S, ident, fr)
+    return cache[key]
+
+
+def _make_background(S, ident, fr) -> np.ndarray:
+    y = (np.arange(S, dtype=np.float32) + 0.5) / S
+    t = np.clip(y[:, None] + 0.3 * (y[None, :] - 0.5) * fr['bg_shift'] * 5,
+                0, 1)
+    bg = ident['bg1'] * (1 - t[..., None]) + ident['bg2'] * t[..., None]
+    if ident['bg_style'] > 0:
+        for (rx, ry, rw, rh, col) in ident['bg_rects']:
+            x0 = int((rx + fr['bg_shift'] - rw / 2) * S)
+            y0 = int((ry - rh / 2) * S)
+            x1, y1 = x0 + max(2, int(rw * S)), y0 + max(2, int(rh * S))
+            x0, y0 = max(0, x0), max(0, y0)
+            if x1 > x0 and y1 > y0:
+                bg[y0:y1, x0:x1] = col
+    return _blur(bg.astype(np.float32), S / 80)
+
+
+def _render(S, ident, fr, rng, mode='live') -> dict:
+    """Render one face scene. ``mode`` is ``'live'`` or ``'mask'`` (the
+    subject's face replaced by a rigid mask worn by someone else).
+
+    Returns linear-ish RGB in [0, 1], a height map (0 = background, ~1 = nose
+    tip), an NIR reflectance-shaded image and the face box in pixels.
+    """
+    mask = mode == 'mask'
+    a, b = ident['a'] * fr['scale'], ident['b'] * fr['scale']
+    if mask:  # a mask is a generic (average-shaped), rigid shell
+        a, b = a * 1.02, 0.5 * b + 0.5 * 1.32 * a
+    cx, cy, roll, yaw = fr['cx'], fr['cy'], fr['roll'], fr['yaw']
+    stack = np.zeros((S, S, 6), np.float32)
+    stack[..., :3] = _background(S, ident, fr)
+    stack[..., 3] = 0.35
+    height = np.zeros((S, S), np.float32)
+    P = _Painter(S, cx, cy, a, b, roll, stack, height)
+    skin = ident['skin']
+    body_skin = ident['wearer'] if mask else skin
+    hair = ident['hair']
+
+    # shoulders and neck
+    sl, al = P.ellipse(0.0, 2.35, 2.6, 1.0)
+    P.paint(sl, al, rgb=ident['clothes'], ir=0.55)
+    P.raise_height(sl, al * 0.25 if sl is not None else None)
+    sl, al = P.ellipse(0.0, 1.05, 0.55, 0.75)
+    P.paint(sl, al, rgb=body_skin * 0.85, ir=0.75, pores=1.0)
+    if sl is not None:
+        _, u, _ = P.window(0.0, 1.05, 0.55, 0.75)
+        P.raise_height(sl, al * (0.35 + 0.2 * np.sqrt(
+            np.clip(1 - (u / 0.55)**2, 0, 1))))
+    # long hair behind the head
+    if ident['hair_style'] == 3:
+        sl, al = P.ellipse(0.0, 0.15, 1.25 * ident['hair_vol'], 1.15)
+        P.paint(sl, al, rgb=hair * 0.8, ir=0.3, pores=0.0)
+        P.raise_height(sl, al * 0.3)
+    # ears
+    for side in (-1, 1):
+        sl, al = P.ellipse(side * (0.98 - 0.3 * side * yaw), -0.02, 0.14, 0.2)
+        P.paint(sl, al, rgb=body_skin * 0.92, ir=0.78, pores=1.0)
+        P.raise_height(sl, al * 0.5)
+
+    # the face: an egg-shaped ellipsoid (narrower jaw)
+    w = P.window(0, 0, 1.0, 1.0)
+    sl, u, v = w
+    uj = u * (1 + ident['jaw'] * np.clip(v, 0, None))
+    r2 = uj**2 + v**2
+    al = _soft((1 - np.sqrt(r2)), P.px)
+    hgt = 0.55 + 0.45 * np.sqrt(np.clip(1 - r2, 0, 1))
+    if mask:
+        P.paint(sl, al, rgb=skin, ir=0.55, spec=1.0, pores=0.0)
+    else:
+        P.paint(sl, al, rgb=skin, ir=0.82, spec=0.35, pores=1.0)
+    P.raise_height(sl, al * hgt)
+    face_u, face_v, face_al = u, v, al
+    # forehead / cheek colour variation (blush) -- skin only
+    if not mask:
+        for side in (-1, 1):
+            s2, a2 = P.ellipse(side * 0.5 + yaw * 0.5, 0.25, 0.28, 0.2)
+            P.paint(s2, a2 * 0.25,
+                    rgb=np.clip(skin * np.array([1.05, 0.85, 0.85]), 0, 1))
+    # nose: a height bump along the centre line, nostrils
+    nu = yaw * 0.9
+    s2, a2 = P.ellipse(nu, ident['nose_v'] - 0.12, ident['nose_w'] * 1.6,
+                       0.32)
+    if s2 is not None:
+        _, u2, v2 = P.window(nu, ident['nose_v'] - 0.12,
+                             ident['nose_w'] * 1.6, 0.32)
+        bump = np.exp(-((u2 - nu) / ident['nose_w'])**2 / 2 -
+                      ((v2 - ident['nose_v'] + 0.1) / 0.22)**2 / 2)
+        height[s2] += ident['nose_h'] * bump * (0.6 if mask else 1)
+    if not mask:
+        for side in (-1, 1):
+            s2, a2 = P.ellipse(nu + side * ident['nose_w'] * 0.8,
+                               ident['nose_v'] + 0.04, 0.04, 0.025)
+            P.paint(s2, a2 * 0.8, rgb=skin * 0.35, ir=0.3)
+    # eyes (with sockets)
+    eo = fr['eye_open']
+    for side in (-1, 1):
+        eu = side * ident['eye_u'] + yaw * 0.6
+        ev = ident['eye_v']
+        s2, a2 = P.ellipse(eu, ev, ident['eye_ru'] * 1.3,
+                           ident['eye_rv'] * 2.2)
+        if s2 is not None:  # socket: lower the height a little
+            height[s2] -= 0.06 * a2
+        rv = ident['eye_rv'] * eo
+        s2, a2 = P.ellipse(eu, ev, ident['eye_ru'] * 1.12, rv * 1.5 + 0.01)
+        P.paint(s2, a2, rgb=skin * 0.45, ir=0.45)  # lids / lashes
+        s2, a2 = P.ellipse(eu, ev, ident['eye_ru'], rv)
+        P.paint(s2, a2, rgb=np.array([0.92, 0.9, 0.86]), ir=0.7, pores=0.0,
+                spec=1.0)
+        ir_r = ident['iris_r'] * ident['eye_rv']
+        s3, a3 = P.ellipse(eu + yaw * 0.1, ev, ir_r * b / a, ir_r)
+        if s3 is not None and s2 is not None:
+            # clip the iris to the eye opening
+            a3 = a3 * _rect_crop(a2, s2, s3)
+            P.paint(s3, a3, rgb=ident['iris'], ir=0.35)
+            s4, a4 = P.ellipse(eu + yaw * 0.1, ev, ir_r * 0.45 * b / a,
+                               ir_r * 0.45)
+            if s4 is not None:
+                P.paint(s4, a4 * _rect_crop(a2, s2, s4), rgb=np.zeros(3),
+                        ir=0.05)
+        if mask:  # eye-hole rim of the mask
+            s2, a2 = P.ellipse(eu, ev, ident['eye_ru'] * 1.25,
+                               ident['eye_rv'] * 1.6, ring=0.03)
+            P.paint(s2, a2 * 0.6, rgb=skin * 0.35, ir=0.25)
+        # brows
+        s2, a2 = P.ellipse(eu, ev - ident['brow_dv'], ident['eye_ru'] * 1.25,
+                           ident['brow_th'], rot=side * ident['brow_tilt'],
+                           bend=-0.6)
+        P.paint(s2, a2 * (0.5 if mask else 0.95),
+                rgb=hair * 0.7 if not mask else skin * 0.55, ir=0.4)
+    # mouth
+    mv, mru, lrv = ident['mouth_v'], ident['mouth_ru'], ident['lip_rv']
+    smile, mo = fr['smile'], fr['mouth_open']
+    lip = ident['lip'] if not mask else 0.5 * (ident['lip'] + skin)
+    s2, a2 = P.ellipse(yaw * 0.5, mv, mru * (1 + 0.1 * smile),
+                       lrv * (1 + mo), bend=-0.8 * smile)
+    P.paint(s2, a2, rgb=lip, ir=0.7, pores=0.3)
+    if mo > 0:
+        s2, a2 = P.ellipse(yaw * 0.5, mv, mru * 0.75, lrv * mo * 0.9,
+                           bend=-0.8 * smile)
+        P.paint(s2, a2, rgb=np.array([0.15, 0.05, 0.05]), ir=0.2)
+    else:
+        s2, a2 = P.ellipse(yaw * 0.5, mv, mru * 0.9, 0.008, bend=-0.8 * smile)
+        P.paint(s2, a2 * 0.7, rgb=lip * 0.4, ir=0.4)
+    # beard (live only: a mask hides it)
+    if ident['beard'] and not mask:
+        bal = face_al * _soft(face_v - (mv - 0.12), 0.05) * 0.75
+        bal = bal * (1 - np.clip(_soft(1 - np.sqrt(
+            ((face_u - yaw * 0.5) / (mru * 1.1))**2 +
+            ((face_v - mv) / (lrv * (1 + mo) * 1.5))**2), 0.05), 0, 1))
+        tex = 0.75 + 0.25 * _noise(rng, bal.shape, 0.6)
+        P.paint(sl, bal, rgb=hair[None, None, :] * tex[..., None], ir=0.35,
+                pores=0.0)
+    if mask:  # mask edge seam
+        seam = face_al * _soft(0.045 - np.abs(np.sqrt(r2) - 0.93), P.px)
+        P.paint(sl, seam * 0.55, rgb=skin * 0.45, ir=0.3)
+    # hair on top of the head
+    if ident['hair_style'] > 0:
+        vol = ident['hair_vol']
+        w = P.window(0, -0.08, vol, vol)
+        if w is not None:
+            s2, u2, v2 = w
+            rh = np.sqrt(u2**2 + ((v2 + 0.08) / vol)**2 * 1.0) / vol
+            hl = ident['hairline'] + 0.35 * u2**2 + (
+                0.12 if ident['hair_style'] == 1 else 0)
+            ah = _soft(1 - rh, P.px) * _soft(hl - v2, 0.04)
+            # strands: noise smeared along the (image) vertical
+            tex = cv2.blur(0.8 + 0.2 * _noise(rng, ah.shape, 0.0), (1, 5))
+            P.paint(s2, ah, rgb=hair[None, None, :] * tex[..., None], ir=0.3,
+                    pores=0.0, spec=0.2)
+            P.raise_height(s2, ah * (0.6 + 0.45 * np.sqrt(
+                np.clip(1 - rh**2, 0, 1))))
+    # glasses (frames only)
+    if ident['glasses']:
+        for side in (-1, 1):
+            eu = side * ident['eye_u'] + yaw * 0.6
+            s2, a2 = P.ellipse(eu, ident['eye_v'], ident['eye_ru'] * 1.5,
+                               ident['eye_rv'] * 2.8, ring=0.022)
+            P.paint(s2, a2, rgb=ident['frame_col'], ir=0.2, spec=1.0)
+        s2, a2 = P.ellipse(yaw * 0.6, ident['eye_v'] - 0.02, 0.12, 0.015)
+        P.paint(s2, a2, rgb=ident['frame_col'], ir=0.2)
+
+    # ---- texture and shading ----
+    rgb, irr = stack[..., :3], stack[..., 3]
+    specw, pores = stack[..., 4], stack[..., 5]
+    if not mask:  # fine skin pores + blotches: the live texture cue
+        n = 0.07 * _noise(rng, (S, S), 0.45)
+        n += 0.03 * _lowfreq_noise(rng, S, 12)
+        tex = 1 + pores * n
+    else:  # masks: faint low-frequency paint variation only
+        tex = 1 + 0.015 * _lowfreq_noise(rng, S, 6)
+    hs = _blur(height, 0.7)
+    hs *= a * S  # heights in pixels
+    gy, gx = np.gradient(hs)
+    nz = 1.0 / np.sqrt(gx * gx + gy * gy + 1.0)
+    lx, ly = fr['light']
+    ln = 1.0 / np.sqrt(lx * lx + ly * ly + 1.0)
+    # n = (-gx, -gy, 1) * nz
+    ndl = np.clip((1.0 - gx * lx - gy * ly) * (nz * ln), 0, 1)
+    shade = fr['ambient'] + fr['diffuse'] * ndl
+    hx, hy, hz = lx * ln, ly * ln, ln + 1.0
+    hn = 1.0 / np.sqrt(hx * hx + hy * hy + hz * hz)
+    ndh = np.clip((hz - gx * hx - gy * hy) * (nz * hn), 0, 1)
+    if mask:
+        spec = (0.22 * specw) * ndh**6
+    else:
+        spec = (0.10 * specw) * ndh**24
+    lc = np.asarray(fr['light_col'], np.float32)
+    out = rgb * (shade * tex)[..., None]
+    out += spec[..., None]
+    out *= lc
+    # NIR: active frontal illumination with distance fall-off
+    fall = 0.25 + 0.75 * np.clip(height, 0, 1)
+    ir = irr * (0.3 + 0.7 * nz) * (fall * fall) * (
+        1 + 0.5 * (tex - 1)) + 0.8 * spec
+    # face box in pixels (rotated ellipse extent)
+    ex = np.sqrt((a * P.c)**2 + (b * P.s)**2) * S
+    ey = np.sqrt((a * P.s)**2 + (b * P.c)**2) * S
+    box = np.array([cx * S - ex, cy * S - ey, cx * S + ex, cy * S + ey])
+    return dict(rgb=np.clip(out, 0, 1).astype(np.float32),
+                height=np.clip(height, 0, 1.2).astype(np.float32),
+                ir=np.clip(ir, 0, 1).astype(np.float32), box=box)
+
+
+def _rect_crop(alpha, sl_a, sl_b):
+    """Values of ``alpha`` (defined on window ``sl_a``) on window ``sl_b``
+    (0 where ``sl_b`` lies outside ``sl_a``)."""
+    out = np.zeros((sl_b[0].stop - sl_b[0].start,
+                    sl_b[1].stop - sl_b[1].start), np.float32)
+    y0 = max(sl_a[0].start, sl_b[0].start)
+    y1 = min(sl_a[0].stop, sl_b[0].stop)
+    x0 = max(sl_a[1].start, sl_b[1].start)
+    x1 = min(sl_a[1].stop, sl_b[1].stop)
+    if y1 > y0 and x1 > x0:
+        out[y0 - sl_b[0].start:y1 - sl_b[0].start,
+            x0 - sl_b[1].start:x1 - sl_b[1].start] = \
+            alpha[y0 - sl_a[0].start:y1 - sl_a[0].start,
+                  x0 - sl_a[1].start:x1 - sl_a[1].start]
+    return out
+
+
+# --------------------------------------------------------------------------
+# presentation attack instruments
+# --------------------------------------------------------------------------
+def _random_homography(rng, S, scale_range, jitter=0.04):
+    c = S / 2
+    src = np.float32([[0, 0], [S, 0], [S, S], [0, S]])
+    s = _u(rng, *scale_range)
+    rot = _u(rng, -6, 6) * np.pi / 180
+    R = np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
+    t = rng.uniform(-0.04, 0.04, 2) * S
+    dst = (src - c) @ R.T * s + c + t + rng.uniform(-jitter, jitter,
+                                                    (4, 2)) * S
+    return cv2.getPerspectiveTransform(src, dst.astype(np.float32))
+
+
+def _warp(img, M, S, interp=cv2.INTER_LINEAR):
+    return cv2.warpPerspective(img, M, (S, S), flags=interp,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def _warp_box(box, M, S):
+    x1, y1, x2, y2 = box
+    pts = np.float32([[[x1, y1], [x2, y1], [x2, y2], [x1, y2]]])
+    q = cv2.perspectiveTransform(pts, M)[0]
+    return np.array([q[:, 0].min(), q[:, 1].min(), q[:, 0].max(),
+                     q[:, 1].max()])
+
+
+def _print_medium(photo, rng, S):
+    """Printed photo: CMY halftone, reduced dynamic range, paper texture."""
+    pitch = _u(rng, 2.6, 3.6)  # halftone cell in pixels
+    y, x = np.mgrid[0:S, 0:S].astype(np.float32)
+    ink = 1.0 - photo
+    out = np.empty_like(photo)
+    for ch, ang in enumerate((15.0, 75.0, 45.0)):
+        t = np.deg2rad(ang + _u(rng, -3, 3))
+        xr = x * np.cos(t) + y * np.sin(t)
+        yr = -x * np.sin(t) + y * np.cos(t)
+        f = 2 * np.pi / pitch
+        screen = 0.5 + 0.25 * (np.cos(f * xr) + np.cos(f * yr))
+        dots = 1 / (1 + np.exp(-10 * (ink[..., ch] - screen)))
+        out[..., ch] = 1 - (0.3 * ink[..., ch] + 0.7 * dots)
+    lo, hi = _u(rng, 0.08, 0.16), _u(rng, 0.78, 0.88)
+    out = lo + (hi - lo) * out
+    fib = 0.035 * _noise(rng, (S, S), 0.8) + 0.03 * _noise(rng, (S, S), S / 10)
+    out = out * (1 + fib)[..., None]
+    return _blur(out, _u(rng, 0.4, 0.8))
+
+
+def _flat_shade(rng, S, fr):
+    """Lighting of a flat surface: a smooth linear gradient, no face shape."""
+    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S - 0.5
+    lx, ly = fr['light']
+    return (fr['ambient'] + fr['diffuse'] * 0.8) * (
+        1 + 0.25 * (lx * x + ly * y)) * _u(rng, 0.95, 1.05)
+
+
+def _match_mean(img, ref):
+    """Per-channel gain so that ``img`` has the mean colour of ``ref``."""
+    m_img = img.reshape(-1, 3).mean(0) + 1e-4
+    m_ref = ref.reshape(-1, 3).mean(0)
+    return np.clip(img * (m_ref / m_img), 0, 1)
+
+
+def _attack_print(S, ident, ctx, rng):
+    ph, fr, live = ctx['photo'], ctx['frame'], ctx['live']
+    paper = _print_medium(ph['rgb'], ctx['video_rng_print'], S)
+    M = _random_homography(rng, S, (0.92, 1.25), jitter=0.035)
+    warped = _warp(paper, M, S)
+    cover = _warp(np.ones((S, S), np.float32), M, S)
+    env = live['rgb'] * 0.9  # room seen around the paper
+    rgb = warped * _flat_shade(rng, S, fr)[..., None] * np.asarray(
+        fr['light_col'], np.float32)
+    # a faint glossy sheen of the paper
+    rgb = rgb + 0.04 * _sheen(rng, S)[..., None]
+    rgb = rgb * cover[..., None] + env * (1 - cover[..., None])
+    d0 = _u(rng, 0.45, 0.7)
+    depth = _flat_depth(rng, S, cover, d0)
+    gray = ph['rgb'].mean(-1)
+    ir_paper = _warp(0.55 + 0.3 * (0.12 + 0.7 * gray), M, S) * (
+        0.25 + 0.75 * d0)**2 * 1.6
+    ir = ir_paper * cover + live['ir'] * (1 - cover)
+    return rgb, depth, ir, _warp_box(ph['box'], M, S)
+
+
+def _attack_replay(S, ident, ctx, rng):
+    ph, fr, live = ctx['photo'], ctx['frame'], ctx['live']
+    vr = ctx['video_rng_replay']
+    content = ph['rgb']
+    g = ctx['replay_gamma']
+    content = np.clip(content, 0, 1)**g
+    lum = content.mean(-1, keepdims=True)
+    content = np.clip(lum + ctx['replay_sat'] * (content - lum), 0, 1)
+    M = _random_homography(rng, S, (0.95, 1.2), jitter=0.02)
+    bez = ctx['replay_bezel']
+    # screen = content with a black bezel around it
+    screen = np.zeros((S, S, 3), np.float32)
+    bw = int(round(bez * S))
+    inner = cv2.resize(content, (S - 2 * bw, S - 2 * bw),
+                       interpolation=cv2.INTER_AREA) if bw else content
+    screen[bw:S - bw, bw:S - bw] = inner
+    warped = _warp(screen, M, S)
+    cover = _warp(np.ones((S, S), np.float32), M, S)
+    # RGB sub-pixel grid in display coordinates, sampled at camera pixels:
+    # aliasing of the grid against the sensor produces moire.
+    Minv = np.linalg.inv(M)
+    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+    den = Minv[2, 0] * xx + Minv[2, 1] * yy + Minv[2, 2]
+    dx = (Minv[0, 0] * xx + Minv[0, 1] * yy + Minv[0, 2]) / den
+    dy = (Minv[1, 0] * xx + Minv[1, 1] * yy + Minv[1, 2]) / den
+    p = ctx['replay_pitch']
+    grid = np.empty((S, S, 3), np.float32)
+    for ch in range(3):
+        grid[..., ch] = 0.7 + 0.3 * np.cos(2 * np.pi * (dx / p - ch / 3.0))
+    grid *= (0.82 + 0.18 * np.cos(2 * np.pi * dy / p))[..., None]
+    # extra smooth moire bands (beat of screen and sensor grids)
+    th = ctx['moire_angle']
+    per = ctx['moire_period'] * S / 128
+    bands = 1 + ctx['moire_amp'] * np.cos(
+        2 * np.pi * (xx * np.cos(th) + yy * np.sin(th)) / per +
+        0.002 * (xx - S / 2)**2 / per * ctx['moire_curve'] + vr.uniform(0, 6))
+    rgb = warped * grid * bands[..., None]
+    # glare of a light source on the glass
+    gx, gy = _u(rng, 0.15, 0.85) * S, _u(rng, 0.1, 0.7) * S
+    sg = _u(rng, 0.06, 0.16) * S
+    glare = _u(rng, 0.25, 0.55) * np.exp(
+        -((xx - gx)**2 / (2 * (1.8 * sg)**2) + (yy - gy)**2 / (2 * sg**2)))
+    rgb = rgb + glare[..., None] * cover[..., None]
+    rgb = rgb * cover[..., None] + live['rgb'] * 0.9 * (1 - cover[..., None])
+    depth = _flat_depth(rng, S, cover, _u(rng, 0.45, 0.7))
+    ir_screen = 0.06 + 0.05 * _warp(content.mean(-1), M, S) + 0.6 * glare
+    ir = ir_screen * cover + live['ir'] * (1 - cover)
+    box = _warp_box(ph['box'] * (S - 2 * bw) / S + bw, M, S)
+    return rgb, depth, ir, box
+
+
+def _attack_mask(S, ident, ctx, rng):
+    m = ctx['mask_render']
+    depth = m['height']
+    # a mask is a smooth shell: blur the face shape, make it shallower and
+    # cut holes where it is not in contact (eyes, mouth)
+    sm = _blur(depth, 0.06 * S)
+    face = depth > 0.5
+    depth = np.where(face, 0.5 + 0.6 * (sm - 0.5), depth * 0.9)
+    hole = rng.random() < 0.7
+    if hole:
+        cx, cy = m['box'][[0, 2]].mean(), m['box'][[1, 3]].mean()
+        ew = (m['box'][2] - m['box'][0]) / 2
+        eh = (m['box'][3] - m['box'][1]) / 2
+        for side in (-1, 1):
+            cv2.ellipse(depth, (int(cx + side * 0.4 * ew),
+                                int(cy - 0.15 * eh)),
+                        (max(1, int(0.14 * ew)), max(1, int(0.06 * eh))), 0,
+                        0, 360, 0.0, -1)
+    return m['rgb'], depth, m['ir'], m['box']
+
+
+def _sheen(rng, S):
+    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S
+    cx, cy, s = _u(rng, 0, 1), _u(rng, 0, 1), _u(rng, 0.2, 0.5)
+    return np.exp(-((x - cx)**2 + (y - cy)**2) / (2 * s * s))
+
+
+def _flat_depth(rng, S, cover, d0):
+    """Depth of a flat plane (paper / screen), slightly tilted."""
+    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S - 0.5
+    plane = d0 + _u(rng, -0.02, 0.02) * x + _u(rng, -0.02, 0.02) * y
+    return (plane * (cover > 0.5)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------
+# cameras
+# --------------------------------------------------------------------------
+def _camera_rgb(img, spec, rng):
+    """Domain camera: colour cast, exposure, optical blur, saturation, tone
+    curve, signal-dependent luma + chroma noise, 8-bit quantisation."""
+    gain = [float(c) * spec['exposure'] * _u(rng, 0.95, 1.05)
+            for c in spec['cast']]
+    x = img * np.asarray(gain, np.float32)
+    x = _blur(x, spec['blur'])
+    if spec['sat'] != 1.0:
+        lum = x.mean(-1, keepdims=True)
+        x -= lum
+        x *= spec['sat']
+        x += lum
+    np.clip(x, 0, 1, out=x)
+    if spec['gamma'] != 1.0:
+        x = cv2.pow(x, 1.0 / spec['gamma'])
+    S = x.shape[0]
+    sig = (spec['noise'] / np.sqrt(1 + spec['chroma']**2)) * (
+        0.6 + 0.6 * np.sqrt(x))
+    n = rng.standard_normal((S, S, 3), dtype=np.float32)
+    n *= spec['chroma']
+    n += rng.standard_normal((S, S, 1), dtype=np.float32)
+    x += sig * n
+    x *= 255
+    x += 0.5
+    return np.clip(x, 0, 255).astype(np.uint8)
+
+
+def _camera_gray(img, noise, rng):
+    x = img + rng.standard_normal(img.shape).astype(np.float32) * noise
+    return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def _encode_jpg(path, img, quality):
+    ok, buf = cv2.imencode('.jpg', img, [cv2.IMWRITE_JPEG_QUALITY,
+                                         int(quality)])
+    if not ok:
+        raise IOError(f'could not encode {path}')
+    buf.tofile(path)
+
+
+def _encode_png(path, img):
+    ok, buf = cv2.imencode('.png', img, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise IOError(f'could not encode {path}')
+    buf.tofile(path)
+
+
+# --------------------------------------------------------------------------
+# generation
+# --------------------------------------------------------------------------
+def _video_plan(live_videos: int, attack_types: Sequence[str],
+                attack_videos: int) -> List[Tuple[str, int]]:
+    plan = [('none', k) for k in range(live_videos)]
+    for t in attack_types:
+        plan += [(t, k) for k in range(attack_videos)]
+    return plan
+
+
+def _split_subjects(n: int, ratios: Sequence[float]) -> List[str]:
+    """Split names for subjects 0..n-1 (contiguous blocks, >= 1 each)."""
+    r = np.asarray(ratios, np.float64)
+    r = r / r.sum()
+    n_dev = max(1, int(round(n * r[1])))
+    n_test = max(1, int(round(n * r[2])))
+    n_train = n - n_dev - n_test
+    if n_train < 1:
+        raise ValueError(f'num_subjects={n} is too small to give every '
+                         'split at least one subject (need >= 3)')
+    return ['train'] * n_train + ['dev'] * n_dev + ['test'] * n_test
+
+
+def _gen_subject(task) -> List[dict]:
+    """Render and write all videos of one subject; returns its records."""
+    (out_dir, seed, d_idx, domain, s_idx, split, plan, frames_per_video,
+     modalities) = task
+    spec = DOMAIN_SPECS[domain]
+    S = spec['size']
+    ident = _sample_identity(_rng(seed, d_idx, s_idx, 0, 0, 1), spec)
+    sid = f's{s_idx:02d}'
+    records = []
+    for v_idx, (atype, k) in enumerate(plan):
+        vname = f'{sid}_{"live" if atype == "none" else atype}_{k:02d}'
+        vdir = osp.join(out_dir, domain, 'frames', vname)
+        os.makedirs(vdir, exist_ok=True)
+        vrng = _rng(seed, d_idx, s_idx, v_idx + 1, 0, 2)
+        session = _sample_session(vrng)
+        # the source (photo / video) of print and replay attacks was
+        # captured in another session
+        src_session = _sample_session(vrng)
+        src_session.update(light=(_u(vrng, -0.3, 0.3), _u(vrng, -0.3, 0.1)),
+                           dx=0.0, dy=0.0)
+        ctx = dict(video_rng_print=_rng(seed, d_idx, s_idx, v_idx + 1, 0, 3),
+                   video_rng_replay=_rng(seed, d_idx, s_idx, v_idx + 1, 0, 4),
+                   replay_gamma=float(vrng.choice([_u(vrng, 0.7, 0.85),
+                                                   _u(vrng, 1.15, 1.35)])),
+                   replay_sat=_u(vrng, 1.05, 1.3),
+                   replay_pitch=_u(vrng, 1.6, 2.8),
+                   replay_bezel=_u(vrng, 0.0, 0.06),
+                   moire_angle=_u(vrng, 0, np.pi),
+                   moire_period=_u(vrng, 6, 18),
+                   moire_amp=_u(vrng, 0.05, 0.1),
+                   moire_curve=_u(vrng, -1, 1))
+        photo = None
+        if atype == 'print':  # one printed photo per video
+            photo = _render(S, ident, _sample_frame(vrng, src_session), vrng)
+        for f_idx in range(frames_per_video):
+            frng = _rng(seed, d_idx, s_idx, v_idx + 1, f_idx + 1, 5)
+            fr = _sample_frame(frng, session, rigid=atype == 'mask')
+            if atype == 'none':
+                scene = _render(S, ident, fr, frng)
+                rgb, depth, ir, box = (scene['rgb'], scene['height'],
+                                       scene['ir'], scene['box'])
+            else:
+                live = _render(S, ident, fr, frng)
+                ctx.update(frame=fr, live=live)
+                if atype == 'print':
+                    ctx['photo'] = photo
+                    rgb, depth, ir, box = _attack_print(S, ident, ctx, frng)
+                elif atype == 'replay':
+                    ctx['photo'] = _render(
+                        S, ident, _sample_frame(frng, src_session), frng)
+                    rgb, depth, ir, box = _attack_replay(S, ident, ctx, frng)
+                elif atype == 'mask':
+                    ctx['mask_render'] = _render(S, ident, fr, frng,
+                                                 mode='mask')
+                    rgb, depth, ir, box = _attack_mask(S, ident, ctx, frng)
+                else:
+                    raise ValueError(f'unknown attack type {atype!r}')
+                rgb = _match_mean(rgb, live['rgb'])
+            box = np.clip(box, 0, S)
+            base = f'{domain}/frames/{vname}/{f_idx:04d}'
+            paths = {}
+            if 'rgb' in modalities:
+                img = _camera_rgb(rgb, spec, frng)
+                _encode_jpg(osp.join(out_dir, base + '.jpg'),
+                            cv2.cvtColor(img, cv2.COLOR_RGB2BGR),
+                            spec['jpeg'])
+                paths['rgb'] = base + '.jpg'
+            if 'depth' in modalities:
+                d = np.where(depth > 0.02, 0.1 + 0.85 * depth, 0.0)
+                d = _blur(d.astype(np.float32), 0.8)
+                dimg = _camera_gray(d, 0.006, frng)
+                _encode_png(osp.join(out_dir, base + '_depth.png'), dimg)
+                paths['depth'] = base + '_depth.png'
+            if 'ir' in modalities:
+                irimg = _camera_gray(_blur(ir, 0.5), 0.02, frng)
+                _encode_jpg(osp.join(out_dir, base + '_ir.jpg'), irimg,
+                            max(60, spec['jpeg']))
+                paths['ir'] = base + '_ir.jpg'
+            records.append(make_record(
+                label='live' if atype == 'none' else 'spoof',
+                attack_type=atype, video_id=f'{domain}/{vname}',
+                subject_id=f'{domain}/{sid}', domain=domain, split=split,
+                frame=f_idx,
+                bbox=[round(float(v), 1) for v in box], **paths))
+    return records
+
+
+def demo_settings(num_subjects: int = 50,
+                  frames_per_video: int = 2,
+                  live_videos_per_subject: int = 2,
+                  attack_videos_per_type: int = 1,
+                  attack_types: Sequence[str] = DEMO_ATTACK_TYPES,
+                  domains: Sequence[str] = DEMO_DOMAINS,
+                  modalities: Sequence[str] = ('rgb', ),
+                  seed: int = 0,
+                  split_ratios: Sequence[float] = (0.5, 0.2, 0.3)) -> dict:
+    """The settings that determine the generated bytes, normalised (what
+    ``demo_meta.json`` stores and what idempotency checks compare)."""
+    modalities = [m for m in DEMO_MODALITIES if m in set(modalities)]
+    return dict(version=META_VERSION, seed=int(seed),
+                num_subjects=int(num_subjects),
+                frames_per_video=int(frames_per_video),
+                live_videos_per_subject=int(live_videos_per_subject),
+                attack_videos_per_type=int(attack_videos_per_type),
+                attack_types=list(attack_types), domains=list(domains),
+                modalities=modalities,
+                split_ratios=[float(r) for r in split_ratios])
+
+
+def load_demo_meta(out_dir: str) -> Optional[dict]:
+    """The ``demo_meta.json`` of ``out_dir``, or None."""
+    path = osp.join(out_dir, META_FILE)
+    if not osp.isfile(path):
+        return None
+    try:
+        with open(path, encoding='utf-8') as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def is_demo_dataset_complete(out_dir: str, **settings) -> bool:
+    """True if ``out_dir`` holds a finished demo dataset made with exactly
+    these settings (see :func:`demo_settings`) and its annotation files
+    exist."""
+    meta = load_demo_meta(out_dir)
+    if meta is None or meta.get('settings') != demo_settings(**settings):
+        return False
+    return all(
+        osp.isfile(osp.join(out_dir, p))
+        for p in meta.get('summary', {}).get('ann_files', ['?']))
+
+
+def _summarise(records_by_domain, settings, out_dir) -> dict:
+    doms = OrderedDict()
+    for dom, recs in records_by_domain.items():
+        splits = OrderedDict()
+        for sp in ('train', 'dev', 'test'):
+            rs = [r for r in recs if r['split'] == sp]
+            at = OrderedDict()
+            for t in ['none'] + list(settings['attack_types']):
+                at[t] = sum(r['attack_type'] == t for r in rs)
+            splits[sp] = dict(
+                subjects=len({r['subject_id'] for r in rs}),
+                videos=len({r['video_id'] for r in rs}), frames=len(rs),
+                live=sum(r['label'] == 'live' for r in rs),
+                spoof=sum(r['label'] == 'spoof' for r in rs),
+                attack_types=at)
+        doms[dom] = dict(
+            size=DOMAIN_SPECS[dom]['size'],
+            ann_file=f'{dom}/annotations/all.jsonl',
+            videos=len({r['video_id'] for r in recs}), frames=len(recs),
+            splits=splits)
+    return dict(
+        data_root=out_dir, domains=doms,
+        ann_files=[d['ann_file'] for d in doms.values()],
+        total_videos=sum(d['videos'] for d in doms.values()),
+        total_frames=sum(d['frames'] for d in doms.values()),
+        total_images=sum(d['frames'] for d in doms.values()) *
+        len(settings['modalities']),
+        modalities=list(settings['modalities']))
+
+
+_README = """# mmfas synthetic demo data (NOT real faces)
+
+Everything in this folder is **synthetic**: it was drawn procedurally by
+`mmfas.datasets.demo_data.make_demo_dataset` (numpy + OpenCV, seed {seed}).
+No real person, photograph or public dataset was used. It exists so that the
+mmfas pipeline (data loading, training, leave-one-domain-out evaluation) can
+be run end to end anywhere, in minutes; numbers obtained on it say nothing
+about real face anti-spoofing performance.
+
+Regenerate with:
+
+    python tools/misc/make_demo_data.py --out {out} --seed {seed} \\
+        --subjects {num_subjects} --frames-per-video {frames_per_video} \\
+        --modalities {mods} --force
+
+## How it was made
+
+* Cartoon faces of many identities (skin tone, face shape, eyes, brows, nose,
+  mouth, hair, beard, glasses, clothes, room), with per-video lighting and
+  framing and per-frame pose / expression / lighting jitter, shaded from a
+  height field (also the depth map).
+* `live` (attack_type `none`): the scene captured by the domain camera.
+* `print`: a photo from another session, printed (CMY halftone dots,
+  reduced dynamic range, paper texture, slight blur), held flat in front of
+  the camera.
+* `replay`: a video from another session on a screen (gamma shift, RGB
+  sub-pixel grid -> moire, glare, bezel).
+* `mask`: a rigid, smooth mask of the subject (no skin pores, frozen
+  expression, plastic sheen, edge seam, eye-hole rims).
+* Attack images are gain-matched to the mean colour of the live capture of
+  the same frame, so cues are texture / geometry, not mean colour.
+* Domains (cameras) differ in size, colour cast, noise, blur, tone curve,
+  JPEG quality and room palette:
+
+| domain | size | colour cast (RGB) | noise | JPEG q |
+|---|---|---|---|---|
+{domain_rows}
+
+* Depth (`*_depth.png`, gray): live = face-shaped; print / replay = flat
+  plane; mask = smoothed, shallower face shape with holes. IR (`*_ir.jpg`,
+  gray): active NIR with distance fall-off; screens are dark.
+
+## Layout
+
+    <Domain>/frames/<video>/<frame:04d>.jpg   (+ _depth.png, _ir.jpg)
+    <Domain>/annotations/all.jsonl            mmfas JSONL annotations,
+                                              paths relative to this folder
+
+Subjects of each domain are split into disjoint train / dev / test sets.
+
+## Counts
+
+{counts}
+"""
+
+
+def _write_readme(out_dir, settings, summary):
+    rows = []
+    for dom in settings['domains']:
+        s = DOMAIN_SPECS[dom]
+        rows.append(f"| {dom} | {s['size']} | {tuple(s['cast'])} | "
+                    f"{s['noise']} | {s['jpeg']} |")
+    counts = format_summary(summary)
+    text = _README.format(
+        seed=settings['seed'], out=out_dir,
+        num_subjects=settings['num_subjects'],
+        frames_per_video=settings['frames_per_video'],
+        mods=' '.join(settings['modalities']), domain_rows='\n'.join(rows),
+        counts='\n'.join('    ' + ln for ln in counts.splitlines()))
+    with open(osp.join(out_dir, 'README.md'), 'w', encoding='utf-8') as f:
+        f.write(text)
+
+
+def format_summary(summary: dict) -> str:
+    """A small text table of a summary returned by
+    :func:`make_demo_dataset`."""
+    lines = [f"{'domain':<8}{'size':>5} {'split':<6}{'subj':>5}{'videos':>7}"
+             f"{'frames':>7}{'live':>6}{'spoof':>6}  attack types"]
+    for dom, d in summary['domains'].items():
+        for sp, s in d['splits'].items():
+            at = ' '.join(f'{k}={v}' for k, v in s['attack_types'].items())
+            lines.append(f"{dom:<8}{d['size']:>5} {sp:<6}{s['subjects']:>5}"
+                         f"{s['videos']:>7}{s['frames']:>7}{s['live']:>6}"
+                         f"{s['spoof']:>6}  {at}")
+    lines.append(f"total: {len(summary['domains'])} domains, "
+                 f"{summary['total_videos']} videos, "
+                 f"{summary['total_frames']} frames, "
+                 f"{summary['total_images']} images "
+                 f"({'+'.join(summary['modalities'])})")
+    return '\n'.join(lines)
+
+
+def make_demo_dataset(out_dir: str,
+                      num_subjects: int = 50,
+                      frames_per_video: int = 2,
+                      live_videos_per_subject: int = 2,
+                      attack_videos_per_type: int = 1,
+                      attack_types: Sequence[str] = DEMO_ATTACK_TYPES,
+                      domains: Sequence[str] = DEMO_DOMAINS,
+                      modalities: Sequence[str] = ('rgb', ),
+                      seed: int = 0,
+                      split_ratios: Sequence[float] = (0.5, 0.2, 0.3),
+                      num_workers: Optional[int] = None) -> dict:
+    """Generate the synthetic multi-domain FAS demo dataset.
+
+    The data is **synthetic** (procedurally drawn faces and attacks, see the
+    module docstring); it is meant for smoke tests and tutorials only.
+
+    With the defaults: 4 domains (``DemoA`` 96 px, ``DemoB`` 112 px,
+    ``DemoC`` 128 px, ``DemoD`` 160 px) x 50 subjects (25 train / 10 dev /
+    15 test) x 5 videos (2 live + print + replay + mask) x 2 frames
+    = 2,000 RGB frames (800 live, 1,200 spoof).
+
+    Args:
+        out_dir (str): Output folder (the ``data_root``). Domain folders in
+            it are replaced if it holds an earlier demo dataset
+            (``demo_meta.json``); other existing data is never deleted -- a
+            non-demo ``<out_dir>/<Domain>`` raises :class:`FileExistsError`.
+        num_subjects (int): Subjects per domain (>= 3). Defaults to 50.
+        frames_per_video (int): Frames per video. Defaults to 2.
+        live_videos_per_subject (int): Live videos per subject. Defaults
+            to 2.
+        attack_videos_per_type (int): Videos per subject and attack type.
+            Defaults to 1.
+        attack_types (Sequence[str]): Subset of ``('print', 'replay',
+            'mask')``.
+        domains (Sequence[str]): Subset of ``DEMO_DOMAINS``.
+        modalities (Sequence[str]): Any of ``'rgb'``, ``'depth'``, ``'ir'``.
+            Defaults to ``('rgb',)``.
+        seed (int): Random seed; the output is a deterministic function of
+            the settings. Defaults to 0.
+        split_ratios (Sequence[float]): Train / dev / test share of the
+            subjects (each split gets at least one subject).
+        num_workers (int, optional): Worker processes. None: up to the
+            number of CPUs (max 8); 0 or 1: in this process.
+
+    Returns:
+        dict: Summary with ``data_root``, ``ann_files`` (relative to
+        ``out_dir``), per-domain / per-split counts (subjects, videos,
+        frames, live, spoof, per attack type), totals, ``settings`` and
+        ``elapsed_s``.
+    """
+    t0 = time.time()
+    unknown = set(modalities) - set(DEMO_MODALITIES)
+    if unknown or not modalities:
+        raise ValueError(f'modalities must be a non-empty subset of '
+                         f'{DEMO_MODALITIES}, got {list(modalities)}')
+    bad = set(attack_types) - set(DEMO_ATTACK_TYPES)
+    if bad:
+        raise ValueError(f'unknown attack types {sorted(bad)}; '
+                         f'expected a subset of {DEMO_ATTACK_TYPES}')
+    bad = set(domains) - set(DEMO_DOMAINS)
+    if bad or not domains:
+        raise ValueError(f'domains must be a non-empty subset of '
+                         f'{DEMO_DOMAINS}, got {list(domains)}')
+    if frames_per_video < 1 or live_videos_per_subject < 1:
+        raise ValueError('frames_per_video and live_videos_per_subject '
+                         'must be >= 1')
+    settings = demo_settings(num_subjects, frames_per_video,
+                             live_videos_per_subject, attack_videos_per_type,
+                             attack_types, domains, modalities, seed,
+                             split_ratios)
+    split_of = _split_subjects(num_subjects, split_ratios)
+    plan = _video_plan(live_videos_per_subject, settings['attack_types'],
+                       attack_videos_per_type)
+
+    os.makedirs(out_dir, exist_ok=True)
+    meta_path = osp.join(out_dir, META_FILE)
+    ours = osp.isfile(meta_path) or osp.isfile(meta_path + '.partial')
+    for dom in settings['domains']:
+        ddir = osp.join(out_dir, dom)
+        if osp.exists(ddir) and os.listdir(ddir):
+            if not ours:
+                raise FileExistsError(
+                    f'{ddir} exists and {out_dir} holds no {META_FILE}: '
+                    'refusing to overwrite data that the demo generator did '
+                    'not write; choose another out_dir')
+            shutil.rmtree(ddir)
+    # mark the folder as ours (and incomplete) while writing
+    if osp.isfile(meta_path):
+        os.replace(meta_path, meta_path + '.partial')
+    else:
+        with open(meta_path + '.partial', 'w', encoding='utf-8') as f:
+            json.dump(dict(settings=settings, complete=False), f)
+
+    tasks = []
+    d_index = {d: i for i, d in enumerate(DEMO_DOMAINS)}
+    for dom in settings['domains']:
+        for s_idx in range(num_subjects):
+            tasks.append((out_dir, int(seed), d_index[dom], dom, s_idx,
+                          split_of[s_idx], plan, int(frames_per_video),
+                          tuple(settings['modalities'])))
+    if num_workers is None:
+        num_workers = min(8, os.cpu_count() or 1)
+    num_workers = max(1, min(int(num_workers), len(tasks)))
+    if num_workers > 1 and 'fork' in mp.get_all_start_methods():
+        # fork: workers need not re-import anything (fast start); every
+        # frame has its own random stream so the result is order-free.
+        with mp.get_context('fork').Pool(
+                num_workers, initializer=cv2.setNumThreads,
+                initargs=(1, )) as pool:
+            results = pool.map(_gen_subject, tasks, chunksize=1)
+    else:
+        results = [_gen_subject(t) for t in tasks]
+
+    by_domain = OrderedDict((d, []) for d in settings['domains'])
+    for task, recs in zip(tasks, results):
+        by_domain[task[3]].extend(recs)
+    for dom, recs in by_domain.items():
+        write_annotations(recs,
+                          osp.join(out_dir, dom, 'annotations', 'all.jsonl'))
+    summary = _summarise(by_domain, settings, out_dir)
+    _write_readme(out_dir, settings, summary)
+    tmp = meta_path + '.partial'
+    with open(tmp, 'w', encoding='utf-8') as f:
+        json.dump(dict(settings=settings, complete=True,
+                       summary={k: v for k, v in summary.items()
+                                if k != 'data_root'}), f, indent=1)
+    os.replace(tmp, meta_path)
+    summary['settings'] = settings
+    summary['elapsed_s'] = round(time.time() - t0, 3)
+    return summary

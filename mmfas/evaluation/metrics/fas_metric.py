@@ -1,0 +1,560 @@
+"""Face anti-spoofing metric: HTER / AUC / EER / ACER / TPR@FPR with an
+explicit threshold policy (see ``docs/evaluation.md``)."""
+import csv
+import os
+import os.path as osp
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
+
+from mmfas.registry import METRICS
+from .. import functional as F
+
+_CFG_HINT = ('Please check the `val_evaluator` / `test_evaluator` '
+             '(type="FASMetric") in your config.')
+POLICIES = ('val', 'test_eer', 'fixed')
+LEVELS = ('video', 'frame')
+SCORE_TYPES = ('liveness', 'spoofness')
+ROLES = ('val', 'test')
+TARGETS = ('eer', 'apcer', 'bpcer')
+
+
+def _check_choice(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ValueError(f'Invalid {name}={value!r} for FASMetric, choose '
+                         f'from {choices}. {_CFG_HINT}')
+
+
+def _check_val_target(val_target: Union[None, str, dict]) -> dict:
+    if val_target is None:
+        return dict(type='eer')
+    if isinstance(val_target, str):
+        val_target = dict(type=val_target)
+    if not isinstance(val_target, dict) or 'type' not in val_target:
+        raise ValueError('FASMetric `val_target` must be a dict like '
+                         "dict(type='eer'), dict(type='apcer', value=0.05) or "
+                         f"dict(type='bpcer', value=0.01), got {val_target!r}."
+                         f' {_CFG_HINT}')
+    val_target = dict(val_target)
+    _check_choice('val_target.type', val_target['type'], TARGETS)
+    if val_target['type'] == 'eer':
+        if set(val_target) - {'type'}:
+            raise ValueError("val_target=dict(type='eer') takes no other "
+                             f'key, got {val_target!r}. {_CFG_HINT}')
+    else:
+        value = val_target.get('value')
+        if (not isinstance(value, (int, float)) or isinstance(value, bool)
+                or not 0. <= value <= 1.):
+            raise ValueError(
+                f"val_target=dict(type='{val_target['type']}') needs a rate "
+                f'`value` in [0, 1] (e.g. 0.05), got {value!r}. {_CFG_HINT}')
+        if set(val_target) - {'type', 'value'}:
+            raise ValueError(f'Unknown keys in val_target={val_target!r}. '
+                             f'{_CFG_HINT}')
+    return val_target
+
+
+def _describe_target(target: dict) -> str:
+    if target['type'] == 'eer':
+        return 'EER'
+    return f"{target['type'].upper()}={target['value']:g}"
+
+
+def _counts(subset: dict, pos_label: int) -> str:
+    n_live = int((subset['label'] == pos_label).sum())
+    domains = ','.join(subset['domains'].tolist())
+    return (f'{n_live} live / {subset["label"].size - n_live} spoof, '
+            f'domains={domains}')
+
+
+@METRICS.register_module()
+class FASMetric(BaseMetric):
+    """Face anti-spoofing metric with an explicit threshold policy.
+
+    Each score is a **liveness** score; a sample is accepted as live iff
+    ``score >= threshold`` (an attack exactly at the threshold is an error).
+    Labels: ``pos_label`` is live (mmfas: live = 1, spoof = 0).
+
+    Every sample carries an ``eval_role``: ``'val'`` for the held-out
+    source-domain validation split, ``'test'`` (the default when missing) for
+    the target test set. With ``level='video'`` the frame scores are first
+    averaged per video id (separately for each role). Then a threshold is
+    chosen by ``threshold_policy``:
+
+    - ``'val'`` (default, honest): at ``val_target`` on the ``'val'``
+      samples, applied to the ``'test'`` samples. Without any ``'test'``
+      samples (the validation loop during training), the ``'val'`` samples
+      are evaluated at their own threshold (``threshold_source='val (self)'``).
+      ``'test'`` samples without ``'val'`` samples raise a ``ValueError``.
+    - ``'test_eer'`` (LEGACY, as in published tables): at the EER of the
+      evaluated (``'test'``) scores themselves; ``'val'`` samples are ignored.
+    - ``'fixed'``: ``threshold`` from the config.
+
+    AUC, EER, TPR@FPR and BPCER@APCER are computed on the evaluated samples
+    (``'test'``, or ``'val'`` when there is no ``'test'`` sample) and do not
+    depend on the threshold; HTER, ACER, APCER, BPCER are at the threshold.
+
+    Output keys (rates in percent, ``threshold`` raw, counts of evaluated
+    videos or frames): ``HTER``, ``AUC``, ``EER``, ``ACER``, ``APCER`` (max
+    over attack types), ``BPCER``, ``APCER_<type>`` per attack type,
+    ``TPR@FPR=1e-2`` ..., ``BPCER@APCER=5e-2`` ..., ``threshold``,
+    ``num_live``, ``num_spoof``. Undefined values (e.g. one class only) are
+    ``nan`` with a :class:`~mmfas.evaluation.functional.DegenerateInputWarning`.
+
+    One log line states the policy, the threshold and where it came from.
+    When an output directory is known, ``fas_scores_<prefix>.csv`` (id,
+    domain, attack_type, label, score, eval_role per video or frame, both
+    roles) and ``fas_roc_<prefix>.csv`` (fpr, tpr, threshold of the
+    evaluated samples) are written.
+
+    Args:
+        threshold_policy (str): ``'val'``, ``'test_eer'`` or ``'fixed'``.
+            Defaults to ``'val'``.
+        val_target (dict | str, optional): Where the ``'val'`` policy puts
+            the threshold: ``dict(type='eer')``, ``dict(type='apcer',
+            value=0.05)`` (lowest threshold with APCER <= value, APCER the
+            max over attack types) or ``dict(type='bpcer', value=0.01)``
+            (highest threshold with BPCER <= value; works on a live-only
+            validation split). Defaults to None (EER).
+        threshold (float, optional): The threshold in [0, 1] for the
+            ``'fixed'`` policy. Defaults to None.
+        level (str): ``'video'`` or ``'frame'``. Defaults to ``'video'``.
+        pos_label (int): The live label. Defaults to 1.
+        score_index (int): Column of ``pred_score`` to read. Defaults to 1
+            (liveness in the ``[spoof, live]`` class order).
+        score_type (str): ``'liveness'``, or ``'spoofness'`` to use
+            ``1 - score``. Defaults to ``'liveness'``.
+        tpr_at_fpr (Sequence[float]): FPRs of the ``TPR@FPR`` keys.
+            Defaults to ``(1e-2, 1e-3, 1e-4)``.
+        bpcer_at_apcer (Sequence[float]): APCERs of the ``BPCER@APCER``
+            keys. Defaults to ``(0.05, )``.
+        out_dir (str, optional): Where to write the CSV files. Defaults to
+            None: the directory of the current logger's log file, if any.
+        collect_device (str): Device used to collect results across ranks.
+            Defaults to ``'cpu'``.
+        prefix (str, optional): Prefix of the output keys. Defaults to None
+            (``'fas'``).
+        collect_dir (str, optional): Synchronisation directory for
+            ``collect_device='cpu'``. Defaults to None.
+
+    Examples:
+        >>> import numpy as np
+        >>> from mmfas.evaluation import FASMetric
+        >>> FASMetric.calculate(
+        ...     scores=[0.9, 0.8, 0.3, 0.6], labels=[1, 1, 0, 0],
+        ...     threshold_policy='fixed', threshold=0.5, level='frame')['HTER']
+        25.0
+    """
+    default_prefix: Optional[str] = 'fas'
+
+    def __init__(self,
+                 threshold_policy: str = 'val',
+                 val_target: Union[None, str, dict] = None,
+                 threshold: Optional[float] = None,
+                 level: str = 'video',
+                 pos_label: int = 1,
+                 score_index: int = 1,
+                 score_type: str = 'liveness',
+                 tpr_at_fpr: Sequence[float] = (1e-2, 1e-3, 1e-4),
+                 bpcer_at_apcer: Sequence[float] = (0.05, ),
+                 out_dir: Optional[str] = None,
+                 collect_device: str = 'cpu',
+                 prefix: Optional[str] = None,
+                 collect_dir: Optional[str] = None) -> None:
+        super().__init__(
+            collect_device=collect_device,
+            prefix=prefix,
+            collect_dir=collect_dir)
+        self.eval_cfg = FASMetric._check_args(threshold_policy, val_target,
+                                              threshold, level, tpr_at_fpr,
+                                              bpcer_at_apcer)
+        self.eval_cfg['pos_label'] = pos_label
+        _check_choice('score_type', score_type, SCORE_TYPES)
+        if not isinstance(score_index, int) or isinstance(score_index, bool):
+            raise ValueError(f'FASMetric score_index must be an int, got '
+                             f'{score_index!r}. {_CFG_HINT}')
+        self.score_index = score_index
+        self.score_type = score_type
+        self.out_dir = out_dir
+
+    @staticmethod
+    def _check_args(threshold_policy, val_target, threshold, level,
+                    tpr_at_fpr, bpcer_at_apcer) -> dict:
+        _check_choice('threshold_policy', threshold_policy, POLICIES)
+        _check_choice('level', level, LEVELS)
+        val_target = _check_val_target(val_target)
+        if threshold_policy == 'fixed':
+            if (not isinstance(threshold, (int, float))
+                    or isinstance(threshold, bool)
+                    or not 0. <= threshold <= 1.):
+                raise ValueError(
+                    "threshold_policy='fixed' needs `threshold`, a float in "
+                    f'[0, 1], got threshold={threshold!r}. {_CFG_HINT}')
+            threshold = float(threshold)
+        elif threshold is not None:
+            raise ValueError(
+                f'`threshold` is only used by threshold_policy=\'fixed\', '
+                f'got threshold={threshold!r} with threshold_policy='
+                f'{threshold_policy!r}. {_CFG_HINT}')
+        rates = {}
+        for name, values in (('tpr_at_fpr', tpr_at_fpr),
+                             ('bpcer_at_apcer', bpcer_at_apcer)):
+            values = tuple(np.atleast_1d(values).tolist())
+            if not all(0. < v <= 1. for v in values):
+                raise ValueError(f'FASMetric {name} must hold rates in (0, '
+                                 f'1], got {values!r}. {_CFG_HINT}')
+            rates[name] = values
+        return dict(
+            threshold_policy=threshold_policy,
+            val_target=val_target,
+            threshold=threshold,
+            level=level,
+            **rates)
+
+    # -- Runner interface ---------------------------------------------------
+    def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Keep the liveness score, label and metadata of each sample.
+
+        Args:
+            data_batch: A batch of data from the dataloader (unused).
+            data_samples (Sequence[dict]): ``DataSample.to_dict()`` outputs
+                with ``pred_score``, ``gt_label`` and the metadata
+                ``video_id``, ``attack_type``, ``domain``, ``eval_role``.
+        """
+        for sample in data_samples:
+            pred = sample.get('pred_score')
+            gt = sample.get('gt_label')
+            if pred is None or gt is None:
+                raise ValueError(
+                    'FASMetric needs `pred_score` and `gt_label` in every '
+                    f'data sample, got keys {sorted(sample)}.')
+            pred = pred.detach().reshape(-1)
+            if not -pred.numel() <= self.score_index < pred.numel():
+                raise ValueError(
+                    f'FASMetric score_index={self.score_index} is out of '
+                    f'range for pred_score of {pred.numel()} classes. '
+                    f'{_CFG_HINT}')
+            score = float(pred[self.score_index])
+            if self.score_type == 'spoofness':
+                score = 1. - score
+            label = int(gt.reshape(-1)[0])
+            frame_id = None
+            for key in ('img_path', 'rgb', 'sample_idx'):
+                if sample.get(key) is not None:
+                    frame_id = str(sample[key])
+                    break
+            video_id = sample.get('video_id')
+            self.results.append(
+                dict(
+                    score=score,
+                    label=label,
+                    video_id=None if video_id is None else str(video_id),
+                    frame_id=frame_id,
+                    attack_type=str(sample.get('attack_type', 'unknown')),
+                    domain=str(sample.get('domain', 'unknown')),
+                    eval_role=str(sample.get('eval_role', 'test'))))
+
+    def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
+        """Compute the metrics from the collected ``results`` (any order)."""
+        if len(results) == 0:
+            raise ValueError('FASMetric got no results: the evaluation '
+                             'dataloader is empty. ' + _CFG_HINT)
+        cfg = self.eval_cfg
+        if cfg['level'] == 'video':
+            missing = sum(r['video_id'] is None for r in results)
+            if missing:
+                raise ValueError(
+                    f'{missing} of {len(results)} data samples have no '
+                    '`video_id`, needed by level="video": add "video_id" '
+                    'to `meta_keys` of PackInputs in the test pipeline, or '
+                    "set level='frame'. " + _CFG_HINT)
+        cols = {
+            k: [r[k] for r in results]
+            for k in ('score', 'label', 'video_id', 'attack_type', 'domain',
+                      'eval_role')
+        }
+        frame_ids = [
+            r['frame_id'] if r['frame_id'] is not None else str(i)
+            for i, r in enumerate(results)
+        ]
+        try:
+            metrics, details = FASMetric.calculate(
+                scores=np.asarray(cols['score'], dtype=np.float64),
+                labels=np.asarray(cols['label']),
+                video_ids=(np.asarray(cols['video_id']) if cfg['level']
+                           == 'video' else np.asarray(frame_ids)),
+                attack_types=np.asarray(cols['attack_type']),
+                domains=np.asarray(cols['domain']),
+                eval_roles=np.asarray(cols['eval_role']),
+                return_details=True,
+                **cfg)
+        except ValueError as e:
+            raise ValueError(f'{e} {_CFG_HINT}') from e
+        prefix = self.prefix or 'fas'
+        logger = MMLogger.get_current_instance()
+        logger.info(f'FASMetric [{prefix}]: {details["message"]}')
+        out_dir = self._out_dir()
+        if out_dir is not None:
+            self._write_csv(out_dir, prefix, details, cfg['pos_label'])
+            logger.info(f'FASMetric [{prefix}]: wrote fas_scores_{prefix}.csv'
+                        f' and fas_roc_{prefix}.csv to {out_dir}')
+        return metrics
+
+    def _out_dir(self) -> Optional[str]:
+        if self.out_dir is not None:
+            return self.out_dir
+        if not MMLogger._instance_dict:
+            return None
+        log_file = getattr(MMLogger.get_current_instance(), 'log_file', None)
+        return osp.dirname(osp.abspath(log_file)) if log_file else None
+
+    @staticmethod
+    def _write_csv(out_dir: str, prefix: str, details: dict,
+                   pos_label: int) -> None:
+        os.makedirs(out_dir, exist_ok=True)
+        name = prefix.replace('/', '_')
+        rows = details['samples']
+        # deterministic row order whatever order the results arrived in
+        order = np.lexsort((rows['score'], rows['id'].astype(str),
+                            rows['eval_role']))
+        rows = {k: v[order] for k, v in rows.items()}
+        with open(osp.join(out_dir, f'fas_scores_{name}.csv'), 'w',
+                  newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(('id', 'domain', 'attack_type', 'label', 'score',
+                             'eval_role'))
+            writer.writerows(
+                zip(rows['id'].tolist(), rows['domain'].tolist(),
+                    rows['attack_type'].tolist(), rows['label'].tolist(),
+                    map(repr, rows['score'].tolist()),
+                    rows['eval_role'].tolist()))
+        fpr, tpr, thr = details['roc']
+        with open(osp.join(out_dir, f'fas_roc_{name}.csv'), 'w',
+                  newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(('fpr', 'tpr', 'threshold'))
+            writer.writerows(
+                zip(map(repr, fpr.tolist()), map(repr, tpr.tolist()),
+                    map(repr, thr.tolist())))
+
+    # -- Runner-free computation --------------------------------------------
+    @staticmethod
+    def calculate(scores: Union[np.ndarray, Sequence[float]],
+                  labels: Union[np.ndarray, Sequence[int]],
+                  video_ids: Optional[Sequence[str]] = None,
+                  attack_types: Optional[Sequence[str]] = None,
+                  domains: Optional[Sequence[str]] = None,
+                  eval_roles: Optional[Sequence[str]] = None,
+                  threshold_policy: str = 'val',
+                  val_target: Union[None, str, dict] = None,
+                  threshold: Optional[float] = None,
+                  level: str = 'video',
+                  pos_label: int = 1,
+                  tpr_at_fpr: Sequence[float] = (1e-2, 1e-3, 1e-4),
+                  bpcer_at_apcer: Sequence[float] = (0.05, ),
+                  return_details: bool = False):
+        """Compute the FAS metrics without a Runner.
+
+        Args:
+            scores (array-like): ``(N, )`` frame (or sample) liveness scores.
+            labels (array-like): ``(N, )`` labels, ``pos_label`` = live.
+            video_ids (array-like, optional): ``(N, )`` video ids; required
+                for ``level='video'``. With ``level='frame'`` they only name
+                the rows of the score table.
+            attack_types (array-like, optional): ``(N, )`` attack types; None
+                gives a single pooled APCER and no ``APCER_<type>`` keys.
+            domains (array-like, optional): ``(N, )`` domain names (for the
+                report only).
+            eval_roles (array-like, optional): ``(N, )`` ``'val'`` or
+                ``'test'``; None means all ``'test'``.
+            threshold_policy, val_target, threshold, level, pos_label,
+            tpr_at_fpr, bpcer_at_apcer: As in :class:`FASMetric`.
+            return_details (bool): Also return a dict with the log
+                ``message``, ``threshold_source``, the per-video (or frame)
+                table ``samples`` and the ``roc`` of the evaluated samples.
+                Defaults to False.
+
+        Returns:
+            dict | tuple: The metrics (rates in percent, see
+            :class:`FASMetric`), and the details if ``return_details``.
+        """
+        cfg = FASMetric._check_args(threshold_policy, val_target, threshold,
+                                    level, tpr_at_fpr, bpcer_at_apcer)
+        scores = F._check_scores(scores)
+        n = scores.size
+
+        labels = np.asarray(labels).reshape(-1)
+        if labels.size != n:
+            raise ValueError(f'Got {n} scores but {labels.size} labels.')
+
+        def encode(values, name, default):
+            """Strings to integer codes (much faster to compare, group and
+            sort): ``(names, codes)`` with ``names[codes]`` the values."""
+            if values is None:
+                return np.array([default]), np.zeros(n, dtype=np.intp)
+            arr = np.asarray(values).reshape(-1)
+            if arr.size != n:
+                raise ValueError(f'Got {n} scores but {arr.size} {name}.')
+            names, codes = np.unique(arr, return_inverse=True)
+            return names.astype(str), codes.reshape(-1)
+
+        if video_ids is None:
+            if level == 'video':
+                raise ValueError("level='video' needs `video_ids`; pass them "
+                                 "or use level='frame'.")
+            ids = np.arange(n)
+        else:
+            ids = np.asarray(video_ids).reshape(-1)
+            if ids.size != n:
+                raise ValueError(f'Got {n} scores but {ids.size} video ids.')
+        has_types = attack_types is not None
+        type_names, type_codes = encode(attack_types, 'attack types', 'spoof')
+        # live samples have no attack type
+        type_names = np.append(type_names, 'none')
+        type_codes = np.where(labels == pos_label, type_names.size - 1,
+                              type_codes)
+        domain_names, domain_codes = encode(domains, 'domains', 'unknown')
+        role_names, role_codes = encode(eval_roles, 'eval roles', 'test')
+        bad_roles = set(role_names.tolist()) - set(ROLES)
+        if bad_roles:
+            raise ValueError(f'eval_role must be one of {ROLES}, got '
+                             f'{sorted(bad_roles)}.')
+
+        # -- per role, video-level aggregation first ------------------------
+        # (every step below is independent of the order of the samples)
+        subsets = {}
+        for code, role in enumerate(role_names.tolist()):
+            m = role_codes == code
+            if level == 'video':
+                agg = F.aggregate_by_video(
+                    ids[m], scores[m], labels[m], attack_type=type_codes[m],
+                    domain=domain_codes[m])
+                sub = dict(
+                    id=agg['video_id'],
+                    score=agg['score'],
+                    label=agg['label'],
+                    attack_type=agg['attack_type'],
+                    domain=agg['domain'])
+            else:
+                sub = dict(
+                    id=ids[m],
+                    score=scores[m],
+                    label=labels[m],
+                    attack_type=type_codes[m],
+                    domain=domain_codes[m])
+            F.check_scores_labels(sub['score'], sub['label'], pos_label)
+            sub['domains'] = domain_names[np.unique(sub['domain'])]
+            subsets[role] = sub
+
+        unit = 'videos' if level == 'video' else 'frames'
+        target = cfg['val_target']
+        val, test = subsets.get('val'), subsets.get('test')
+        eval_role = 'test' if test is not None else 'val'
+        evaluated = subsets[eval_role]
+        roc = F.BinaryROC(evaluated['score'], evaluated['label'], pos_label,
+                          evaluated['attack_type'] if has_types else None)
+
+        def threshold_on(sub, sub_roc=None):
+            sub_roc = sub_roc or F.BinaryROC(
+                sub['score'], sub['label'], pos_label,
+                sub['attack_type'] if has_types else None)
+            if target['type'] == 'eer':
+                return sub_roc.eer()[1]
+            if target['type'] == 'apcer':
+                return sub_roc.threshold_at_apcer(target['value'])
+            return sub_roc.threshold_at_bpcer(target['value'])
+
+        policy = cfg['threshold_policy']
+        if policy == 'val':
+            if test is not None and val is None:
+                raise ValueError(
+                    "threshold_policy='val' needs a source-domain "
+                    "validation split, but every sample has eval_role='test'"
+                    ". Add the source validation split to the test "
+                    "dataloader (a ConcatDataset part with eval_role='val'),"
+                    " or pick threshold_policy='test_eer' (legacy) or "
+                    "'fixed' with a threshold.")
+            thr = threshold_on(val, roc if test is None else None)
+            if np.isnan(thr):
+                raise ValueError(
+                    'Could not set the threshold at the '
+                    f'{_describe_target(target)} of the validation split '
+                    f'({_counts(val, pos_label)} {unit}): it needs both '
+                    "classes for 'eer', spoof samples for 'apcer' and live "
+                    "samples for 'bpcer'. Choose `val_target` accordingly "
+                    "(e.g. dict(type='bpcer', value=0.05) for a live-only "
+                    'split).')
+            source = 'val' if test is not None else 'val (self)'
+            origin = (f'{_describe_target(target)} of the source validation '
+                      f'split ({_counts(val, pos_label)} {unit})')
+            if test is None:
+                origin += '; no test samples, so the validation split is ' \
+                          'evaluated at its own threshold'
+        elif policy == 'test_eer':
+            thr = roc.eer()[1]
+            source = f'{eval_role} (self, LEGACY)'
+            origin = (f'EER of the evaluated {eval_role} scores themselves '
+                      f'(LEGACY: threshold picked on the test set, HTER is '
+                      f'about the test EER, not an honest estimate)')
+        else:
+            thr = cfg['threshold']
+            source = 'fixed (config)'
+            origin = 'config (threshold=...)'
+
+        rates = F.error_rates(evaluated['score'], evaluated['label'], thr,
+                              evaluated['attack_type'] if has_types else None,
+                              pos_label)
+        eer_value = roc.eer()[0]
+        metrics = dict(
+            HTER=rates['HTER'] * 100,
+            AUC=roc.auc() * 100,
+            EER=eer_value * 100,
+            ACER=rates['ACER'] * 100,
+            APCER=rates['APCER'] * 100,
+            BPCER=rates['BPCER'] * 100)
+        for t, r in sorted((type_names[code], r)
+                           for code, r in rates['APCER_per_type'].items()):
+            metrics[f'APCER_{t}'] = r * 100
+        for x, v in zip(cfg['tpr_at_fpr'],
+                        np.atleast_1d(roc.tpr_at_fpr(cfg['tpr_at_fpr']))):
+            metrics[F.rate_key('TPR@FPR', x)] = float(v) * 100
+        for x, v in zip(
+                cfg['bpcer_at_apcer'],
+                np.atleast_1d(roc.bpcer_at_apcer(cfg['bpcer_at_apcer']))):
+            metrics[F.rate_key('BPCER@APCER', x)] = float(v) * 100
+        metrics['threshold'] = float(thr)
+        metrics['num_live'] = roc.num_live
+        metrics['num_spoof'] = roc.num_spoof
+        metrics = {
+            k: (float(v) if not isinstance(v, int) else v)
+            for k, v in metrics.items()
+        }
+        if not return_details:
+            return metrics
+
+        legacy = 'LEGACY ' if policy == 'test_eer' else ''
+        message = (f'{legacy}threshold_policy={policy!r}, threshold='
+                   f'{thr:.6g}, threshold_source={source!r}: from the '
+                   f'{origin}; applied to {eval_role} '
+                   f'({_counts(evaluated, pos_label)} {unit}, {level} level)'
+                   f'; HTER={metrics["HTER"]:.2f} AUC={metrics["AUC"]:.2f} '
+                   f'EER={metrics["EER"]:.2f}')
+        table = {
+            k: np.concatenate([subsets[r][k] for r in ROLES if r in subsets])
+            for k in ('id', 'domain', 'attack_type', 'label', 'score')
+        }
+        table['domain'] = domain_names[table['domain']]
+        table['attack_type'] = type_names[table['attack_type']]
+        table['eval_role'] = np.concatenate(
+            [np.full(subsets[r]['score'].size, r)
+             for r in ROLES if r in subsets])
+        details = dict(
+            message=message,
+            threshold_source=source,
+            threshold_policy=policy,
+            evaluated_role=eval_role,
+            samples=table,
+            roc=roc.curve())
+        return metrics, details

@@ -1,0 +1,52 @@
+"""Config fixes shared by ``tools/train.py`` and ``tools/test.py``."""
+from mmengine.config import Config, ConfigDict
+
+DATALOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def fix_dataloader_cfg(cfg: Config,
+                       pin_memory: bool = None,
+                       persistent_workers: bool = None) -> Config:
+    """Give every dataloader a valid ``persistent_workers``/``pin_memory``.
+
+    mmpretrain's tools force ``persistent_workers=True``, which PyTorch
+    rejects when ``num_workers=0``. Here ``persistent_workers`` defaults to
+    True only when the loader has workers, and is switched off (with no
+    error) when it has none.
+    """
+    for field in DATALOADER_FIELDS:
+        loader = cfg.get(field, None)
+        if loader is None:
+            continue
+        workers = loader.get('num_workers', 0)
+        if persistent_workers is not None:
+            loader['persistent_workers'] = persistent_workers
+        else:
+            loader.setdefault('persistent_workers', workers > 0)
+        if workers == 0:
+            loader['persistent_workers'] = False
+        if pin_memory is not None:
+            loader['pin_memory'] = pin_memory
+    return cfg
+
+
+def set_amp(cfg: Config) -> Config:
+    """Switch the optimizer wrapper to ``AmpOptimWrapper`` (bf16 on CPU,
+    dynamic loss scaling with fp16 on GPU)."""
+    import torch
+    optim = cfg.get('optim_wrapper', None)
+    if optim is None:
+        raise KeyError('--amp needs an "optim_wrapper" in the config')
+    if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return cfg
+    optim['type'] = 'AmpOptimWrapper'
+    if torch.cuda.is_available():
+        optim.setdefault('loss_scale', 'dynamic')
+    else:
+        # fp16 autocast is not supported on CPU; bf16 needs no loss scaling
+        optim.setdefault('dtype', 'bfloat16')
+    return cfg
+
+
+def as_config_dict(obj) -> ConfigDict:
+    return obj if isinstance(obj, ConfigDict) else ConfigDict(obj)
