@@ -127,6 +127,29 @@ def _blur(img, sigma):
                             borderType=cv2.BORDER_REFLECT)
 
 
+_BANK_SIZE = 1 << 20
+_BANK: List[np.ndarray] = []
+
+
+def _gauss(rng, shape) -> np.ndarray:
+    """Standard normal float32 noise of ``shape``, fast.
+
+    Drawing normals is the bottleneck of the generator, so noise images are
+    cut at random offsets (from ``rng``) out of a fixed bank of 2**20
+    normals, with a random sign; deterministic given ``rng``.
+    """
+    if not _BANK:
+        _BANK.append(np.random.default_rng(20240607).standard_normal(
+            _BANK_SIZE, dtype=np.float32))
+    bank = _BANK[0]
+    n = int(np.prod(shape))
+    if n > _BANK_SIZE // 2:
+        return rng.standard_normal(shape, dtype=np.float32)
+    off = int(rng.integers(0, _BANK_SIZE - n))
+    out = bank[off:off + n].reshape(shape)
+    return -out if rng.random() < 0.5 else out.copy()
+
+
 def _soft(d, w):
     """Anti-aliased step: 1 inside (d > 0), 0 outside, ramp of width w."""
     return np.clip(0.5 + d / w, 0.0, 1.0)
@@ -134,7 +157,7 @@ def _soft(d, w):
 
 def _noise(rng, shape, sigma):
     """Gaussian noise field blurred by ``sigma`` px, rescaled to unit std."""
-    n = rng.standard_normal(shape, dtype=np.float32)
+    n = _gauss(rng, shape)
     if sigma > 0:
         n = _blur(n, sigma)
         s = float(n.std())
@@ -746,9 +769,9 @@ def _camera_rgb(img, spec, rng):
     S = x.shape[0]
     sig = (spec['noise'] / np.sqrt(1 + spec['chroma']**2)) * (
         0.6 + 0.6 * np.sqrt(x))
-    n = rng.standard_normal((S, S, 3), dtype=np.float32)
+    n = _gauss(rng, (S, S, 3))
     n *= spec['chroma']
-    n += rng.standard_normal((S, S, 1), dtype=np.float32)
+    n += _gauss(rng, (S, S, 1))
     x += sig * n
     x *= 255
     x += 0.5
@@ -756,7 +779,7 @@ def _camera_rgb(img, spec, rng):
 
 
 def _camera_gray(img, noise, rng):
-    x = img + rng.standard_normal(img.shape).astype(np.float32) * noise
+    x = img + _gauss(rng, img.shape) * noise
     return np.clip(x * 255 + 0.5, 0, 255).astype(np.uint8)
 
 

@@ -1,0 +1,3 @@
+from .flip_head import FLIPVHead, SimCLRProjector
+
+__all__ = ['FLIPVHead', 'SimCLRProjector']

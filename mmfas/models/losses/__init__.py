@@ -1,0 +1,3 @@
+from .contrastive import InfoNCELoss
+
+__all__ = ['InfoNCELoss']

@@ -22,7 +22,7 @@ tokens bypass the conv and only see the bottleneck. The up-projection starts
 at zero, so a model with fresh adapters computes exactly what CLIP computes.
 """
 import math
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -250,19 +250,3 @@ class ParallelAdapter(BaseModule):
             h = self.act_conv(self._conv_patches(h, grid, num_prefix))
         return self.scale * self.up(self.dropout(h))
 
-
-def adapter_layer_indices(layers: Union[str, int, Sequence[int], None],
-                          depth: int, what: str = 'layers') -> Tuple[int, ...]:
-    """Resolve ``'all'``/None, an int or a list of (possibly negative) block
-    indices to sorted non-negative indices, with a clear error."""
-    if layers is None or layers == 'all':
-        return tuple(range(depth))
-    if isinstance(layers, int):
-        layers = [layers]
-    out = set()
-    for i in layers:
-        if not isinstance(i, int) or not -depth <= i < depth:
-            raise ValueError(f'{what}: {i!r} is not a block index of a '
-                             f'{depth}-block tower')
-        out.add(i % depth)
-    return tuple(sorted(out))
