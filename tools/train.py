@@ -31,6 +31,10 @@ def parse_args():
                         help='random seed (overrides randomness.seed)')
     parser.add_argument('--deterministic', action='store_true',
                         help='deterministic cuDNN / algorithms')
+    parser.add_argument(
+        '--test', action='store_true',
+        help='after training, test the last and the best-by-source-val '
+        'checkpoints with the test dataloader and evaluator')
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
     parser.add_argument(
@@ -90,6 +94,24 @@ def main():
     cfg = merge_args(cfg, args)
     runner = Runner.from_cfg(cfg)
     runner.train()
+    if args.test:
+        test_last_and_best(runner)
+
+
+def test_last_and_best(runner):
+    """Test the final weights, then the checkpoint the CheckpointHook chose
+    on the source validation split (never on the target test set)."""
+    if runner.cfg.get('test_dataloader') is None:
+        raise ValueError('--test needs test_dataloader/test_evaluator in '
+                         'the config')
+    runner.logger.info('Testing the LAST checkpoint')
+    runner.test()
+    best = runner.message_hub.get_info('best_ckpt')
+    if best and osp.isfile(best):
+        runner.logger.info(f'Testing the BEST-by-source-val checkpoint '
+                           f'{best}')
+        runner.load_checkpoint(best)
+        runner.test()
 
 
 if __name__ == '__main__':

@@ -263,7 +263,7 @@ class _Painter:
         self.S, self.cx, self.cy, self.a, self.b = S, cx, cy, a, b
         self.c, self.s = float(np.cos(roll)), float(np.sin(roll))
         self.coords = (np.arange(S, dtype=np.float32) + 0.5) / S
-        # stack: (S, S, 6) = rgb, ir reflectance, specular weight, pores
+        # stack: (S, S, 6) = rgb, ir reflectance, pores, specular weight
         self.stack, self.height = stack, height
         self.px = 1.0 / (S * min(a, b))  # one pixel in face units
 
@@ -309,19 +309,13 @@ class _Painter:
         if sl is None:
             return
         dst = self.stack[sl]
-        if rgb is not None and np.ndim(rgb) == 3:  # window-sized texture
+        if rgb is not None:
             d = dst[..., :3]
-            d += alpha[..., None] * (rgb - d)
-            rgb = None
-        val = np.zeros(6, np.float32)
-        wt = np.zeros(6, np.float32)
-        for i, x in ((0, rgb), (3, ir), (4, spec), (5, pores)):
+            d += alpha[..., None] * (np.asarray(rgb, np.float32) - d)
+        for i, x in ((3, ir), (4, pores), (5, spec)):
             if x is not None:
-                n = 3 if i == 0 else 1
-                val[i:i + n] = x
-                wt[i:i + n] = 1
-        if wt.any():
-            dst += (alpha[..., None] * wt) * (val - dst)
+                d = dst[..., i]
+                d += alpha * (np.float32(x) - d)
 
     def raise_height(self, sl, h):
         if sl is not None:
@@ -340,19 +334,23 @@ def _background(S, ident, fr) -> np.ndarray:
 
 
 def _make_background(S, ident, fr) -> np.ndarray:
-    y = (np.arange(S, dtype=np.float32) + 0.5) / S
-    t = np.clip(y[:, None] + 0.3 * (y[None, :] - 0.5) * fr['bg_shift'] * 5,
-                0, 1)
-    bg = ident['bg1'] * (1 - t[..., None]) + ident['bg2'] * t[..., None]
+    # drawn at a quarter of the resolution and upsampled: the room is out of
+    # focus anyway
+    s = max(16, S // 4)
+    y = (np.arange(s, dtype=np.float32) + 0.5) / s
+    t = np.clip(y[:, None] + 1.5 * (y[None, :] - 0.5) * fr['bg_shift'], 0,
+                1)[..., None]
+    bg = ident['bg1'] * (1 - t) + ident['bg2'] * t
     if ident['bg_style'] > 0:
         for (rx, ry, rw, rh, col) in ident['bg_rects']:
-            x0 = int((rx + fr['bg_shift'] - rw / 2) * S)
-            y0 = int((ry - rh / 2) * S)
-            x1, y1 = x0 + max(2, int(rw * S)), y0 + max(2, int(rh * S))
+            x0 = int(round((rx + fr['bg_shift'] - rw / 2) * s))
+            y0 = int(round((ry - rh / 2) * s))
+            x1, y1 = x0 + max(1, int(rw * s)), y0 + max(1, int(rh * s))
             x0, y0 = max(0, x0), max(0, y0)
             if x1 > x0 and y1 > y0:
                 bg[y0:y1, x0:x1] = col
-    return _blur(bg.astype(np.float32), S / 80)
+    return cv2.resize(bg.astype(np.float32), (S, S),
+                      interpolation=cv2.INTER_LINEAR)
 
 
 def _render(S, ident, fr, rng, mode='live') -> dict:
@@ -521,7 +519,7 @@ def _render(S, ident, fr, rng, mode='live') -> dict:
 
     # ---- texture and shading ----
     rgb, irr = stack[..., :3], stack[..., 3]
-    specw, pores = stack[..., 4], stack[..., 5]
+    pores, specw = stack[..., 4], stack[..., 5]
     if not mask:  # fine skin pores + blotches: the live texture cue
         n = 0.07 * _noise(rng, (S, S), 0.45)
         n += 0.03 * _lowfreq_noise(rng, S, 12)
@@ -609,13 +607,14 @@ def _warp_box(box, M, S):
 def _print_medium(photo, rng, S):
     """Printed photo: CMY halftone, reduced dynamic range, paper texture."""
     pitch = _u(rng, 2.6, 3.6)  # halftone cell in pixels
-    y, x = np.mgrid[0:S, 0:S].astype(np.float32)
+    y, x = _grid(S)
     ink = 1.0 - photo
     out = np.empty_like(photo)
     for ch, ang in enumerate((15.0, 75.0, 45.0)):
         t = np.deg2rad(ang + _u(rng, -3, 3))
-        xr = x * np.cos(t) + y * np.sin(t)
-        yr = -x * np.sin(t) + y * np.cos(t)
+        c, sn = float(np.cos(t)), float(np.sin(t))
+        xr = x * c + y * sn
+        yr = y * c - x * sn
         f = 2 * np.pi / pitch
         screen = 0.5 + 0.25 * (np.cos(f * xr) + np.cos(f * yr))
         dots = 1 / (1 + np.exp(-10 * (ink[..., ch] - screen)))
@@ -627,103 +626,143 @@ def _print_medium(photo, rng, S):
     return _blur(out, _u(rng, 0.4, 0.8))
 
 
+_GRIDS: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+
+
+def _grid(S):
+    """Pixel-centre coordinates (yy, xx) in pixels, cached per size."""
+    if S not in _GRIDS:
+        yy, xx = np.mgrid[0:S, 0:S].astype(np.float32) + 0.5
+        _GRIDS[S] = (yy, xx)
+    return _GRIDS[S]
+
+
 def _flat_shade(rng, S, fr):
     """Lighting of a flat surface: a smooth linear gradient, no face shape."""
-    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S - 0.5
+    yy, xx = _grid(S)
     lx, ly = fr['light']
-    return (fr['ambient'] + fr['diffuse'] * 0.8) * (
-        1 + 0.25 * (lx * x + ly * y)) * _u(rng, 0.95, 1.05)
+    k = (fr['ambient'] + fr['diffuse'] * 0.8) * _u(rng, 0.95, 1.05)
+    return k * (1 + (0.25 / S) * (lx * (xx - S / 2) + ly * (yy - S / 2)))
+
+
+def _sheen(rng, S):
+    """A broad soft highlight (glossy paper)."""
+    yy, xx = _grid(S)
+    cx, cy, s = _u(rng, 0, 1) * S, _u(rng, 0, 1) * S, _u(rng, 0.2, 0.5) * S
+    return np.exp(((xx - cx)**2 + (yy - cy)**2) * (-0.5 / (s * s)))
+
+
+def _flat_depth(rng, S, cover, d0):
+    """Depth of a flat plane (paper / screen), slightly tilted."""
+    yy, xx = _grid(S)
+    plane = d0 + (_u(rng, -0.02, 0.02) / S) * (xx - S / 2) + (
+        _u(rng, -0.02, 0.02) / S) * (yy - S / 2)
+    return (plane * (cover > 0.5)).astype(np.float32)
 
 
 def _match_mean(img, ref):
     """Per-channel gain so that ``img`` has the mean colour of ``ref``."""
-    m_img = img.reshape(-1, 3).mean(0) + 1e-4
-    m_ref = ref.reshape(-1, 3).mean(0)
-    return np.clip(img * (m_ref / m_img), 0, 1)
+    m_img = np.array(cv2.mean(img)[:3]) + 1e-4
+    m_ref = np.array(cv2.mean(ref)[:3])
+    return np.clip(img * (m_ref / m_img).astype(np.float32), 0, 1)
 
 
-def _attack_print(S, ident, ctx, rng):
-    ph, fr, live = ctx['photo'], ctx['frame'], ctx['live']
-    paper = _print_medium(ph['rgb'], ctx['video_rng_print'], S)
+def _prepare_print(photo, vrng, S) -> dict:
+    """The printed sheet of a print-attack video (one per video)."""
+    gray = photo['rgb'].mean(-1)
+    return dict(paper=_print_medium(photo['rgb'], vrng, S),
+                ir=0.55 + 0.3 * (0.12 + 0.7 * gray), box=photo['box'],
+                d0=_u(vrng, 0.45, 0.7))
+
+
+def _attack_print(S, prep, fr, env, rng):
+    """A frame of the printed sheet held in front of the camera."""
     M = _random_homography(rng, S, (0.92, 1.25), jitter=0.035)
-    warped = _warp(paper, M, S)
-    cover = _warp(np.ones((S, S), np.float32), M, S)
-    env = live['rgb'] * 0.9  # room seen around the paper
-    rgb = warped * _flat_shade(rng, S, fr)[..., None] * np.asarray(
+    warped = _warp(prep['paper'], M, S)
+    cover = _warp(np.ones((S, S), np.float32), M, S)[..., None]
+    light = _flat_shade(rng, S, fr)[..., None] * np.asarray(
         fr['light_col'], np.float32)
-    # a faint glossy sheen of the paper
-    rgb = rgb + 0.04 * _sheen(rng, S)[..., None]
-    rgb = rgb * cover[..., None] + env * (1 - cover[..., None])
-    d0 = _u(rng, 0.45, 0.7)
-    depth = _flat_depth(rng, S, cover, d0)
-    gray = ph['rgb'].mean(-1)
-    ir_paper = _warp(0.55 + 0.3 * (0.12 + 0.7 * gray), M, S) * (
-        0.25 + 0.75 * d0)**2 * 1.6
-    ir = ir_paper * cover + live['ir'] * (1 - cover)
-    return rgb, depth, ir, _warp_box(ph['box'], M, S)
+    rgb = warped * light + 0.04 * _sheen(rng, S)[..., None]
+    rgb = rgb * cover + env['rgb'] * (1 - cover)
+    d0 = prep['d0'] + _u(rng, -0.03, 0.03)
+    depth = _flat_depth(rng, S, cover[..., 0], d0)
+    ir_paper = _warp(prep['ir'], M, S) * ((0.25 + 0.75 * d0)**2 * 1.6)
+    ir = ir_paper * cover[..., 0] + env['ir'] * (1 - cover[..., 0])
+    return rgb, depth, ir, _warp_box(prep['box'], M, S)
 
 
-def _attack_replay(S, ident, ctx, rng):
-    ph, fr, live = ctx['photo'], ctx['frame'], ctx['live']
-    vr = ctx['video_rng_replay']
-    content = ph['rgb']
-    g = ctx['replay_gamma']
-    content = np.clip(content, 0, 1)**g
+def _prepare_replay(photo, vrng, S) -> dict:
+    """The screen of a replay-attack video (one per video): the source
+    frame with a gamma / saturation shift, inside a black bezel."""
+    content = np.clip(photo['rgb'], 0, 1)
+    if vrng.random() < 0.5:
+        g = _u(vrng, 0.7, 0.85)
+    else:
+        g = _u(vrng, 1.15, 1.35)
+    content = cv2.pow(content, g)
     lum = content.mean(-1, keepdims=True)
-    content = np.clip(lum + ctx['replay_sat'] * (content - lum), 0, 1)
-    M = _random_homography(rng, S, (0.95, 1.2), jitter=0.02)
-    bez = ctx['replay_bezel']
-    # screen = content with a black bezel around it
+    content = np.clip(lum + _u(vrng, 1.05, 1.3) * (content - lum), 0, 1)
+    bw = int(round(_u(vrng, 0.0, 0.06) * S))
     screen = np.zeros((S, S, 3), np.float32)
-    bw = int(round(bez * S))
-    inner = cv2.resize(content, (S - 2 * bw, S - 2 * bw),
-                       interpolation=cv2.INTER_AREA) if bw else content
-    screen[bw:S - bw, bw:S - bw] = inner
-    warped = _warp(screen, M, S)
+    if bw:
+        screen[bw:S - bw, bw:S - bw] = cv2.resize(
+            content, (S - 2 * bw, S - 2 * bw), interpolation=cv2.INTER_AREA)
+    else:
+        screen[:] = content
+    box = photo['box'] * (S - 2 * bw) / S + bw
+    return dict(screen=screen, ir=0.06 + 0.05 * screen.mean(-1), box=box,
+                pitch=_u(vrng, 1.6, 2.8), moire_angle=_u(vrng, 0, np.pi),
+                moire_period=_u(vrng, 6, 18) * S / 128,
+                moire_amp=_u(vrng, 0.05, 0.1), moire_curve=_u(vrng, -1, 1),
+                d0=_u(vrng, 0.45, 0.7))
+
+
+def _attack_replay(S, prep, fr, env, rng):
+    """A frame of the screen filmed by the camera."""
+    M = _random_homography(rng, S, (0.95, 1.2), jitter=0.02)
+    warped = _warp(prep['screen'], M, S)
     cover = _warp(np.ones((S, S), np.float32), M, S)
     # RGB sub-pixel grid in display coordinates, sampled at camera pixels:
     # aliasing of the grid against the sensor produces moire.
-    Minv = np.linalg.inv(M)
-    yy, xx = np.mgrid[0:S, 0:S].astype(np.float32)
+    Minv = np.linalg.inv(M).astype(np.float32)
+    yy, xx = _grid(S)
     den = Minv[2, 0] * xx + Minv[2, 1] * yy + Minv[2, 2]
-    dx = (Minv[0, 0] * xx + Minv[0, 1] * yy + Minv[0, 2]) / den
-    dy = (Minv[1, 0] * xx + Minv[1, 1] * yy + Minv[1, 2]) / den
-    p = ctx['replay_pitch']
+    f = 2 * np.pi / prep['pitch']
+    px = (Minv[0, 0] * xx + Minv[0, 1] * yy + Minv[0, 2]) * f / den
+    py = (Minv[1, 0] * xx + Minv[1, 1] * yy + Minv[1, 2]) * f / den
+    rows = 0.82 + 0.18 * np.cos(py)
     grid = np.empty((S, S, 3), np.float32)
     for ch in range(3):
-        grid[..., ch] = 0.7 + 0.3 * np.cos(2 * np.pi * (dx / p - ch / 3.0))
-    grid *= (0.82 + 0.18 * np.cos(2 * np.pi * dy / p))[..., None]
+        grid[..., ch] = (0.7 + 0.3 * np.cos(px - ch * 2 * np.pi / 3)) * rows
     # extra smooth moire bands (beat of screen and sensor grids)
-    th = ctx['moire_angle']
-    per = ctx['moire_period'] * S / 128
-    bands = 1 + ctx['moire_amp'] * np.cos(
-        2 * np.pi * (xx * np.cos(th) + yy * np.sin(th)) / per +
-        0.002 * (xx - S / 2)**2 / per * ctx['moire_curve'] + vr.uniform(0, 6))
+    th, per = prep['moire_angle'], prep['moire_period']
+    phase = (2 * np.pi / per) * (xx * float(np.cos(th)) + yy * float(np.sin(th))) + (
+        0.002 / per * prep['moire_curve']) * (xx - S / 2)**2
+    bands = 1 + prep['moire_amp'] * np.cos(phase + _u(rng, 0, 2 * np.pi))
     rgb = warped * grid * bands[..., None]
     # glare of a light source on the glass
     gx, gy = _u(rng, 0.15, 0.85) * S, _u(rng, 0.1, 0.7) * S
     sg = _u(rng, 0.06, 0.16) * S
     glare = _u(rng, 0.25, 0.55) * np.exp(
         -((xx - gx)**2 / (2 * (1.8 * sg)**2) + (yy - gy)**2 / (2 * sg**2)))
-    rgb = rgb + glare[..., None] * cover[..., None]
-    rgb = rgb * cover[..., None] + live['rgb'] * 0.9 * (1 - cover[..., None])
-    depth = _flat_depth(rng, S, cover, _u(rng, 0.45, 0.7))
-    ir_screen = 0.06 + 0.05 * _warp(content.mean(-1), M, S) + 0.6 * glare
-    ir = ir_screen * cover + live['ir'] * (1 - cover)
-    box = _warp_box(ph['box'] * (S - 2 * bw) / S + bw, M, S)
-    return rgb, depth, ir, box
+    rgb = rgb + (glare * cover)[..., None]
+    c3 = cover[..., None]
+    rgb = rgb * c3 + env['rgb'] * (1 - c3)
+    depth = _flat_depth(rng, S, cover, prep['d0'] + _u(rng, -0.03, 0.03))
+    ir_screen = _warp(prep['ir'], M, S) + 0.6 * glare
+    ir = ir_screen * cover + env['ir'] * (1 - cover)
+    return rgb, depth, ir, _warp_box(prep['box'], M, S)
 
 
-def _attack_mask(S, ident, ctx, rng):
-    m = ctx['mask_render']
+def _attack_mask(S, m, rng):
+    """Depth of a worn mask; the image is the mask render ``m`` itself."""
     depth = m['height']
     # a mask is a smooth shell: blur the face shape, make it shallower and
-    # cut holes where it is not in contact (eyes, mouth)
+    # cut holes where it is not in contact (eye holes)
     sm = _blur(depth, 0.06 * S)
     face = depth > 0.5
     depth = np.where(face, 0.5 + 0.6 * (sm - 0.5), depth * 0.9)
-    hole = rng.random() < 0.7
-    if hole:
+    if rng.random() < 0.7:
         cx, cy = m['box'][[0, 2]].mean(), m['box'][[1, 3]].mean()
         ew = (m['box'][2] - m['box'][0]) / 2
         eh = (m['box'][3] - m['box'][1]) / 2
@@ -732,20 +771,7 @@ def _attack_mask(S, ident, ctx, rng):
                                 int(cy - 0.15 * eh)),
                         (max(1, int(0.14 * ew)), max(1, int(0.06 * eh))), 0,
                         0, 360, 0.0, -1)
-    return m['rgb'], depth, m['ir'], m['box']
-
-
-def _sheen(rng, S):
-    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S
-    cx, cy, s = _u(rng, 0, 1), _u(rng, 0, 1), _u(rng, 0.2, 0.5)
-    return np.exp(-((x - cx)**2 + (y - cy)**2) / (2 * s * s))
-
-
-def _flat_depth(rng, S, cover, d0):
-    """Depth of a flat plane (paper / screen), slightly tilted."""
-    y, x = (np.mgrid[0:S, 0:S].astype(np.float32) + 0.5) / S - 0.5
-    plane = d0 + _u(rng, -0.02, 0.02) * x + _u(rng, -0.02, 0.02) * y
-    return (plane * (cover > 0.5)).astype(np.float32)
+    return m['rgb'], depth.astype(np.float32), m['ir'], m['box']
 
 
 # --------------------------------------------------------------------------
@@ -756,10 +782,10 @@ def _camera_rgb(img, spec, rng):
     curve, signal-dependent luma + chroma noise, 8-bit quantisation."""
     gain = [float(c) * spec['exposure'] * _u(rng, 0.95, 1.05)
             for c in spec['cast']]
-    x = img * np.asarray(gain, np.float32)
+    x = img.astype(np.float32) * np.asarray(gain, np.float32)
     x = _blur(x, spec['blur'])
     if spec['sat'] != 1.0:
-        lum = x.mean(-1, keepdims=True)
+        lum = cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)[..., None]
         x -= lum
         x *= spec['sat']
         x += lum
@@ -837,25 +863,15 @@ def _gen_subject(task) -> List[dict]:
         os.makedirs(vdir, exist_ok=True)
         vrng = _rng(seed, d_idx, s_idx, v_idx + 1, 0, 2)
         session = _sample_session(vrng)
-        # the source (photo / video) of print and replay attacks was
-        # captured in another session
-        src_session = _sample_session(vrng)
-        src_session.update(light=(_u(vrng, -0.3, 0.3), _u(vrng, -0.3, 0.1)),
-                           dx=0.0, dy=0.0)
-        ctx = dict(video_rng_print=_rng(seed, d_idx, s_idx, v_idx + 1, 0, 3),
-                   video_rng_replay=_rng(seed, d_idx, s_idx, v_idx + 1, 0, 4),
-                   replay_gamma=float(vrng.choice([_u(vrng, 0.7, 0.85),
-                                                   _u(vrng, 1.15, 1.35)])),
-                   replay_sat=_u(vrng, 1.05, 1.3),
-                   replay_pitch=_u(vrng, 1.6, 2.8),
-                   replay_bezel=_u(vrng, 0.0, 0.06),
-                   moire_angle=_u(vrng, 0, np.pi),
-                   moire_period=_u(vrng, 6, 18),
-                   moire_amp=_u(vrng, 0.05, 0.1),
-                   moire_curve=_u(vrng, -1, 1))
-        photo = None
-        if atype == 'print':  # one printed photo per video
-            photo = _render(S, ident, _sample_frame(vrng, src_session), vrng)
+        prep = None
+        if atype in ('print', 'replay'):
+            # the photo / video shown was captured in another session
+            src = _sample_session(vrng)
+            src.update(light=(_u(vrng, -0.3, 0.3), _u(vrng, -0.3, 0.1)),
+                       dx=0.0, dy=0.0)
+            photo = _render(S, ident, _sample_frame(vrng, src), vrng)
+            prep = (_prepare_print if atype == 'print' else _prepare_replay)(
+                photo, vrng, S)
         for f_idx in range(frames_per_video):
             frng = _rng(seed, d_idx, s_idx, v_idx + 1, f_idx + 1, 5)
             fr = _sample_frame(frng, session, rigid=atype == 'mask')
@@ -864,22 +880,26 @@ def _gen_subject(task) -> List[dict]:
                 rgb, depth, ir, box = (scene['rgb'], scene['height'],
                                        scene['ir'], scene['box'])
             else:
-                live = _render(S, ident, fr, frng)
-                ctx.update(frame=fr, live=live)
+                # what a live capture of this frame would look like (half
+                # resolution is enough): the room around the attack
+                # instrument and the mean colour the attack is matched to
+                ref = _render(S // 2, ident, fr, frng)
+                env = dict(
+                    rgb=cv2.resize(ref['rgb'], (S, S),
+                                   interpolation=cv2.INTER_LINEAR),
+                    ir=cv2.resize(ref['ir'], (S, S),
+                                  interpolation=cv2.INTER_LINEAR))
                 if atype == 'print':
-                    ctx['photo'] = photo
-                    rgb, depth, ir, box = _attack_print(S, ident, ctx, frng)
+                    rgb, depth, ir, box = _attack_print(S, prep, fr, env, frng)
                 elif atype == 'replay':
-                    ctx['photo'] = _render(
-                        S, ident, _sample_frame(frng, src_session), frng)
-                    rgb, depth, ir, box = _attack_replay(S, ident, ctx, frng)
+                    rgb, depth, ir, box = _attack_replay(S, prep, fr, env,
+                                                         frng)
                 elif atype == 'mask':
-                    ctx['mask_render'] = _render(S, ident, fr, frng,
-                                                 mode='mask')
-                    rgb, depth, ir, box = _attack_mask(S, ident, ctx, frng)
+                    m = _render(S, ident, fr, frng, mode='mask')
+                    rgb, depth, ir, box = _attack_mask(S, m, frng)
                 else:
                     raise ValueError(f'unknown attack type {atype!r}')
-                rgb = _match_mean(rgb, live['rgb'])
+                rgb = _match_mean(rgb, ref['rgb'])
             box = np.clip(box, 0, S)
             base = f'{domain}/frames/{vname}/{f_idx:04d}'
             paths = {}
@@ -896,7 +916,8 @@ def _gen_subject(task) -> List[dict]:
                 _encode_png(osp.join(out_dir, base + '_depth.png'), dimg)
                 paths['depth'] = base + '_depth.png'
             if 'ir' in modalities:
-                irimg = _camera_gray(_blur(ir, 0.5), 0.02, frng)
+                irimg = _camera_gray(_blur(ir.astype(np.float32), 0.5), 0.02,
+                                     frng)
                 _encode_jpg(osp.join(out_dir, base + '_ir.jpg'), irimg,
                             max(60, spec['jpeg']))
                 paths['ir'] = base + '_ir.jpg'

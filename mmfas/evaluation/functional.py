@@ -16,7 +16,7 @@ Everything is computed from one ``argsort`` of the scores
 (:class:`BinaryROC`), so a million scores take a fraction of a second.
 """
 import warnings
-from typing import Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -141,8 +141,8 @@ class BinaryROC:
         order = np.argsort(-scores)  # descending
         sorted_scores = scores[order]
         # last index of every group of equal scores in the sorted array
-        ends = np.append(np.flatnonzero(np.diff(sorted_scores)),
-                         scores.size - 1)
+        ends = np.append(
+            np.flatnonzero(np.diff(sorted_scores)), scores.size - 1)
         self._order, self._ends = order, ends
         # distinct scores, descending
         self.scores = sorted_scores[ends]
@@ -226,14 +226,13 @@ class BinaryROC:
     def tpr_at_fpr(self, fpr: Union[float, Sequence[float]]):
         """Largest TPR (live accepted) whose FPR (spoof accepted) is
         ``<= fpr``. Returns a float, or an array for a sequence."""
-        fprs = np.asarray([_check_rate(x, 'fpr')
-                           for x in np.atleast_1d(fpr)])
+        fprs = np.asarray([_check_rate(x, 'fpr') for x in np.atleast_1d(fpr)])
         if not self._need(True, True, 'TPR@FPR'):
             out = np.full(fprs.shape, np.nan)
         else:
             idx = np.searchsorted(
-                self.fps, fprs * self.num_spoof * (1 + _RTOL),
-                side='right') - 1
+                self.fps, fprs * self.num_spoof *
+                (1 + _RTOL), side='right') - 1
             out = self.tps[idx] / self.num_live
         return float(out[0]) if np.ndim(fpr) == 0 else out
 
@@ -288,8 +287,7 @@ class BinaryROC:
         if not self._need(True, True, 'BPCER@APCER'):
             out = np.full(apcers.shape, np.nan)
         else:
-            idx = [self._threshold_index_at_apcer(a, per_type)
-                   for a in apcers]
+            idx = [self._threshold_index_at_apcer(a, per_type) for a in apcers]
             out = 1. - self.tps[idx] / self.num_live
         return float(out[0]) if np.ndim(apcer) == 0 else out
 
@@ -330,8 +328,8 @@ def bpcer_at_apcer(scores: ArrayLike,
                    pos_label: int = 1):
     """BPCER at the lowest threshold whose APCER (max over ``attack_types``
     if given, else pooled) is ``<= apcer``."""
-    return BinaryROC(scores, labels, pos_label, attack_types).bpcer_at_apcer(
-        apcer)
+    return BinaryROC(scores, labels, pos_label,
+                     attack_types).bpcer_at_apcer(apcer)
 
 
 def threshold_at_apcer(scores: ArrayLike,
@@ -371,17 +369,18 @@ def error_rates(scores: ArrayLike,
         pos_label (int): The live label. Defaults to 1.
 
     Returns:
-        dict: Fractions ``APCER`` (max over attack types), ``APCER_per_type``
-        (dict attack type value -> rate, empty without ``attack_types``), ``FAR`` (APCER
-        pooled over all attacks), ``BPCER`` (= FRR), ``ACER`` = (APCER +
-        BPCER) / 2 and ``HTER`` = (FAR + BPCER) / 2. A rate whose class is
-        absent, or every rate for a ``nan`` threshold, is ``nan`` with a
+        dict: Fractions ``APCER`` (max over attack types),
+        ``APCER_per_type`` (dict attack type value -> rate, empty without
+        ``attack_types``), ``FAR`` (APCER pooled over all attacks),
+        ``BPCER`` (= FRR), ``ACER`` = (APCER + BPCER) / 2 and ``HTER`` =
+        (FAR + BPCER) / 2. A rate whose class is absent, or every rate for a
+        ``nan`` threshold, is ``nan`` with a
         :class:`DegenerateInputWarning`.
     """
     scores, is_live = check_scores_labels(scores, labels, pos_label)
     nan = float('nan')
-    out = dict(APCER=nan, APCER_per_type={}, FAR=nan, BPCER=nan, ACER=nan,
-               HTER=nan)
+    out = dict(
+        APCER=nan, APCER_per_type={}, FAR=nan, BPCER=nan, ACER=nan, HTER=nan)
     threshold = float(threshold)
     if np.isnan(threshold):
         _warn('The threshold is nan (it could not be determined); every '
@@ -403,9 +402,9 @@ def error_rates(scores: ArrayLike,
                 raise ValueError(f'Got {scores.size} scores but '
                                  f'{attack_types.size} attack types.')
             types, inv = np.unique(attack_types[spoof], return_inverse=True)
-            rates = (np.bincount(inv, weights=acc_spoof,
-                                 minlength=types.size) /
-                     np.bincount(inv, minlength=types.size))
+            rates = (
+                np.bincount(inv, weights=acc_spoof, minlength=types.size) /
+                np.bincount(inv, minlength=types.size))
             out['APCER_per_type'] = {
                 t: float(r)
                 for t, r in zip(types.tolist(), rates)

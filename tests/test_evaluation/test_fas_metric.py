@@ -19,13 +19,15 @@ from mmfas.registry import METRICS
 DEFAULT_ARGS = dict(type='FASMetric')
 
 
-def sample(score, label, video_id=None, attack_type=None, domain='D',
-           eval_role='test', spoofness=False):
+def sample(score,
+           label,
+           video_id=None,
+           attack_type=None,
+           domain='D',
+           eval_role='test'):
     """A ``DataSample`` as the model returns it, as a dict (what mmengine
     hands to ``process``). ``score`` is the liveness probability."""
     pred = torch.tensor([1 - score, score], dtype=torch.float32)
-    if spoofness:  # SLIP-like model reporting spoofness in column 0
-        pred = torch.tensor([1 - score, score])
     meta = dict(domain=domain)
     if video_id is not None:
         meta['video_id'] = video_id
@@ -110,22 +112,27 @@ class TestFASMetric(TestCase):
             for k in ('video_id', 'attack_type', 'domain', 'eval_role')
         }
         metrics, details = FASMetric.calculate(
-            scores, labels, video_ids=meta['video_id'],
-            attack_types=meta['attack_type'], domains=meta['domain'],
-            eval_roles=meta['eval_role'], return_details=True)
+            scores,
+            labels,
+            video_ids=meta['video_id'],
+            attack_types=meta['attack_type'],
+            domains=meta['domain'],
+            eval_roles=meta['eval_role'],
+            return_details=True)
         runner_free = {'fas/' + k: v for k, v in metrics.items()}
         self.assertEqual(runner_free, evaluate(build(), VAL + TEST))
         self.assertEqual(details['threshold_source'], 'val')
         msg = details['message']
         for part in ("threshold_policy='val'", 'threshold=0.5',
                      'EER of the source validation split', 'domains=A,B',
-                     'applied to test', 'domains=T', '2 live / 3 spoof',
+                     'applied to test', 'domains=T', '2 live / 3 spoof videos',
                      'video level'):
             self.assertIn(part, msg)
         # documented example
         self.assertEqual(
             FASMetric.calculate([0.9, 0.8, 0.3, 0.6], [1, 1, 0, 0],
-                                threshold_policy='fixed', threshold=0.5,
+                                threshold_policy='fixed',
+                                threshold=0.5,
                                 level='frame')['HTER'], 25.)
 
     def test_shuffled_and_chunked_results(self):
@@ -138,8 +145,8 @@ class TestFASMetric(TestCase):
             role = 'val' if v < 20 else 'test'
             kind = 'none' if label else ('print' if v % 2 else 'replay')
             for _ in range(int(rng.integers(1, 5))):
-                score = float(np.clip(rng.normal(0.3 + 0.4 * label, 0.25), 0,
-                                      1))
+                score = float(
+                    np.clip(rng.normal(0.3 + 0.4 * label, 0.25), 0, 1))
                 samples.append(
                     sample(score, label, f'v{v}', kind, eval_role=role))
         for level in ('video', 'frame'):
@@ -161,10 +168,11 @@ class TestFASMetric(TestCase):
     def test_val_self_when_no_test_samples(self):
         metric = build()
         metric.process(None, copy.deepcopy(VAL))
-        _, details = FASMetric.calculate(
-            [0.875, 0.75, 0.25, 0.125], [1, 1, 0, 0],
-            video_ids=['a', 'b', 'c', 'd'], eval_roles=['val'] * 4,
-            return_details=True)
+        _, details = FASMetric.calculate([0.875, 0.75, 0.25, 0.125],
+                                         [1, 1, 0, 0],
+                                         video_ids=['a', 'b', 'c', 'd'],
+                                         eval_roles=['val'] * 4,
+                                         return_details=True)
         self.assertEqual(details['threshold_source'], 'val (self)')
         self.assertIn("threshold_source='val (self)'", details['message'])
         metrics = metric.evaluate(len(VAL))
@@ -178,16 +186,16 @@ class TestFASMetric(TestCase):
 
     def test_val_targets(self):
         # apcer target on val: lowest threshold with APCER <= 0: above 0.25
-        m = evaluate(build(val_target=dict(type='apcer', value=0.)),
-                     VAL + TEST)
+        m = evaluate(
+            build(val_target=dict(type='apcer', value=0.)), VAL + TEST)
         self.assertEqual(m['fas/threshold'], 0.5)
-        m = evaluate(build(val_target=dict(type='bpcer', value=0.5)),
-                     VAL + TEST)
+        m = evaluate(
+            build(val_target=dict(type='bpcer', value=0.5)), VAL + TEST)
         self.assertEqual(m['fas/threshold'], (0.875 + 0.75) / 2)
         # a live-only (one-class) validation split works with 'bpcer' ...
         live_val = VAL[:2]
-        m = evaluate(build(val_target=dict(type='bpcer', value=0.)),
-                     live_val + TEST)
+        m = evaluate(
+            build(val_target=dict(type='bpcer', value=0.)), live_val + TEST)
         self.assertEqual(m['fas/threshold'], 0.75)
         # ... and not with 'eer', which says so
         with pytest.raises(ValueError, match="type='bpcer'"):
@@ -200,18 +208,23 @@ class TestFASMetric(TestCase):
         scores = np.array([0.875, 0.4375, 0.625, 0.125, 0.5])
         labels = np.array([1, 1, 0, 0, 0])
         _, details = FASMetric.calculate(
-            scores, labels, video_ids=list('abcde'),
-            threshold_policy='test_eer', return_details=True)
+            scores,
+            labels,
+            video_ids=list('abcde'),
+            threshold_policy='test_eer',
+            return_details=True)
         self.assertTrue(details['message'].startswith('LEGACY'))
         self.assertIn('LEGACY', details['threshold_source'])
-        self.assertEqual(metrics['fas/threshold'],
-                         FASMetric.calculate(scores, labels, list('abcde'),
-                                             threshold_policy='test_eer')
-                         ['threshold'])
-        self.assertEqual(metrics['fas/EER'],
-                         FASMetric.calculate(scores, labels, list('abcde'),
-                                             threshold_policy='test_eer')
-                         ['EER'])
+        self.assertEqual(
+            metrics['fas/threshold'],
+            FASMetric.calculate(
+                scores, labels, list('abcde'),
+                threshold_policy='test_eer')['threshold'])
+        self.assertEqual(
+            metrics['fas/EER'],
+            FASMetric.calculate(
+                scores, labels, list('abcde'),
+                threshold_policy='test_eer')['EER'])
 
     def test_fixed_policy(self):
         m = evaluate(build(threshold_policy='fixed', threshold=0.45), TEST)
@@ -255,13 +268,14 @@ class TestFASMetric(TestCase):
         self.assertEqual(evaluate(build(score_index=0), swapped), ref)
         # [spoofness, 1 - spoofness] read as spoofness from column 0
         self.assertEqual(
-            evaluate(build(score_index=0, score_type='spoofness'),
-                     VAL + TEST), ref)
+            evaluate(build(score_index=0, score_type='spoofness'), VAL + TEST),
+            ref)
 
     def test_custom_rates(self):
         m = evaluate(
-            build(tpr_at_fpr=(0.5, ), bpcer_at_apcer=(0.1, 0.5),
-                  prefix='target'), VAL + TEST)
+            build(
+                tpr_at_fpr=(0.5, ), bpcer_at_apcer=(0.1, 0.5),
+                prefix='target'), VAL + TEST)
         self.assertIn('target/TPR@FPR=5e-1', m)
         self.assertIn('target/BPCER@APCER=1e-1', m)
         self.assertIn('target/BPCER@APCER=5e-1', m)
@@ -269,24 +283,30 @@ class TestFASMetric(TestCase):
 
     def test_missing_eval_role_is_test(self):
         no_role = [
-            sample(s['pred_score'][1].item(), s['gt_label'].item(),
-                   s['video_id'], s['attack_type'], eval_role=None)
-            for s in TEST
+            sample(
+                s['pred_score'][1].item(),
+                s['gt_label'].item(),
+                s['video_id'],
+                s['attack_type'],
+                eval_role=None) for s in TEST
         ]
         self.assertNotIn('eval_role', no_role[0])
         self.assertEqual(
-            evaluate(build(threshold_policy='fixed', threshold=0.5),
-                     no_role),
+            evaluate(build(threshold_policy='fixed', threshold=0.5), no_role),
             evaluate(build(threshold_policy='fixed', threshold=0.5), TEST))
 
     def test_evaluator(self):
         evaluator = Evaluator(metrics=build(threshold_policy='test_eer'))
         evaluator.process([
-            DataSample(metainfo=dict(video_id=f'v{i}', attack_type=t,
-                                     domain='D')).set_gt_label(y)
-            .set_pred_score(torch.tensor([1 - s, s]))
-            for i, (s, y, t) in enumerate([(0.9, 1, 'none'), (0.2, 0, 'a'),
-                                           (0.4, 0, 'b'), (0.7, 1, 'none')])
+            DataSample(
+                metainfo=dict(video_id=f'v{i}', attack_type=t,
+                              domain='D')).set_gt_label(y).set_pred_score(
+                                  torch.tensor([1 - s, s]))
+            for i, (s, y,
+                    t) in enumerate([(0.9, 1,
+                                      'none'), (0.2, 0,
+                                                'a'), (0.4, 0,
+                                                       'b'), (0.7, 1, 'none')])
         ])
         m = evaluator.evaluate(4)
         self.assertEqual(m['fas/EER'], 0.)
@@ -311,8 +331,8 @@ class TestDegenerateInput(TestCase):
     def test_one_class_is_nan_not_0_or_1(self):
         live_only = [s for s in TEST if s['gt_label'].item() == 1]
         with pytest.warns(DegenerateInputWarning):
-            m = evaluate(build(threshold_policy='fixed', threshold=0.5),
-                         live_only)
+            m = evaluate(
+                build(threshold_policy='fixed', threshold=0.5), live_only)
         for k in ('AUC', 'EER', 'APCER', 'ACER', 'HTER', 'TPR@FPR=1e-2',
                   'BPCER@APCER=5e-2'):
             self.assertTrue(np.isnan(m[f'fas/{k}']), k)
@@ -343,8 +363,9 @@ class TestDegenerateInput(TestCase):
         self.assertEqual(m['fas/HTER'], 0.)
 
     def test_single_frame_videos(self):
-        m = evaluate(build(threshold_policy='fixed', threshold=0.5),
-                     [sample(0.75, 1, 'a'), sample(0.5, 0, 'b')])
+        m = evaluate(
+            build(threshold_policy='fixed', threshold=0.5),
+            [sample(0.75, 1, 'a'), sample(0.5, 0, 'b')])
         self.assertEqual(m['fas/APCER'], 100.)  # at the threshold
         self.assertEqual(m['fas/BPCER'], 0.)
         self.assertEqual(m['fas/AUC'], 100.)
@@ -360,12 +381,11 @@ class TestOutputFiles(TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             evaluate(build(out_dir=tmp, prefix='ocim'), VAL + TEST)
             rows = self._read(osp.join(tmp, 'fas_scores_ocim.csv'))
-            self.assertEqual(rows[0], [
-                'id', 'domain', 'attack_type', 'label', 'score', 'eval_role'
-            ])
+            self.assertEqual(
+                rows[0],
+                ['id', 'domain', 'attack_type', 'label', 'score', 'eval_role'])
             self.assertEqual(len(rows), 1 + 4 + 5)  # videos of both roles
-            self.assertIn(['T/live1', 'T', 'none', '1', '0.875', 'test'],
-                          rows)
+            self.assertIn(['T/live1', 'T', 'none', '1', '0.875', 'test'], rows)
             roc = self._read(osp.join(tmp, 'fas_roc_ocim.csv'))
             self.assertEqual(roc[0], ['fpr', 'tpr', 'threshold'])
             self.assertEqual(roc[1], ['0.0', '0.0', 'inf'])
@@ -378,8 +398,8 @@ class TestOutputFiles(TestCase):
                 name, log_file=osp.join(tmp, 'run.log'))
             try:
                 evaluate(build(), VAL + TEST)
-                self.assertTrue(osp.isfile(osp.join(tmp,
-                                                    'fas_scores_fas.csv')))
+                self.assertTrue(
+                    osp.isfile(osp.join(tmp, 'fas_scores_fas.csv')))
                 self.assertTrue(osp.isfile(osp.join(tmp, 'fas_roc_fas.csv')))
                 for h in logger.handlers:
                     h.flush()

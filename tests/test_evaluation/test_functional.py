@@ -40,8 +40,8 @@ def ref_eer(scores, labels):
 
 
 def ref_tpr_at_fpr(scores, labels, x, pos_label=1):
-    fpr, tpr, _ = sk_roc_curve(labels, scores, pos_label=pos_label,
-                               drop_intermediate=False)
+    fpr, tpr, _ = sk_roc_curve(
+        labels, scores, pos_label=pos_label, drop_intermediate=False)
     return tpr[fpr <= x + 1e-12].max()
 
 
@@ -57,7 +57,8 @@ class TestAgainstSklearn(TestCase):
             np.testing.assert_allclose(tpr, sk_tpr)
             np.testing.assert_array_equal(thr, sk_thr)
             self.assertAlmostEqual(
-                F.roc_auc(scores, labels), roc_auc_score(labels, scores),
+                F.roc_auc(scores, labels),
+                roc_auc_score(labels, scores),
                 places=12)
 
     def test_pos_label(self):
@@ -65,10 +66,12 @@ class TestAgainstSklearn(TestCase):
         scores, labels = random_data(3, pos_label=0, neg_label=1)
         self.assertAlmostEqual(
             F.roc_auc(scores, labels, pos_label=0),
-            roc_auc_score(labels == 0, scores), places=12)
+            roc_auc_score(labels == 0, scores),
+            places=12)
         self.assertAlmostEqual(
             F.roc_auc(scores, labels, pos_label=0),
-            F.roc_auc(scores, (labels == 0).astype(int)), places=15)
+            F.roc_auc(scores, (labels == 0).astype(int)),
+            places=15)
 
     def test_tpr_at_fpr(self):
         for seed in range(10):
@@ -93,16 +96,14 @@ class TestHandCases(TestCase):
     def test_auc_ties_count_half(self):
         self.assertEqual(F.roc_auc([0.5, 0.5], [1, 0]), 0.5)
         # live 0.9 > all; live 0.5 ties one spoof, beats one: (2 + 1.5) / 4
-        self.assertEqual(F.roc_auc([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0]),
-                         0.875)
+        self.assertEqual(F.roc_auc([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0]), 0.875)
 
     def test_eer_hand(self):
         # separable: threshold midway, EER 0
-        self.assertEqual(F.eer([0.8, 0.9, 0.1, 0.2], [1, 1, 0, 0]),
-                         (0.0, 0.5))
+        self.assertEqual(F.eer([0.8, 0.9, 0.1, 0.2], [1, 1, 0, 0]), (0.0, 0.5))
         # FAR = FRR = 1/2 at the midpoint of 0.625 and 0.375
-        self.assertEqual(F.eer([0.375, 0.875, 0.125, 0.625], [1, 1, 0, 0]),
-                         (0.5, 0.5))
+        self.assertEqual(
+            F.eer([0.375, 0.875, 0.125, 0.625], [1, 1, 0, 0]), (0.5, 0.5))
         # |FAR - FRR| = 1/2 at 0.75 (0.875 / 0.625) and at 0.375
         # (0.5 / 0.25): the tie goes to the higher threshold
         value, thr = F.eer([0.25, 0.875, 0.625], [1, 1, 0])
@@ -124,8 +125,10 @@ class TestHandCases(TestCase):
     def test_apcer_max_vs_pooled(self):
         scores = [0.9, 0.6, 0.1, 0.1, 0.7, 0.2, 0.2, 0.2, 0.2, 0.9, 0.3]
         labels = [1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
-        types = ['none', 'none', 'print', 'print', 'print', 'print',
-                 'replay', 'replay', 'replay', 'replay', 'mask']
+        types = [
+            'none', 'none', 'print', 'print', 'print', 'print', 'replay',
+            'replay', 'replay', 'replay', 'mask'
+        ]
         rates = F.error_rates(scores, labels, 0.5, types)
         self.assertEqual(rates['APCER_per_type'],
                          dict(print=0.25, replay=0.25, mask=0.))
@@ -144,8 +147,8 @@ class TestHandCases(TestCase):
         labels = [0, 0, 0, 0, 0, 0, 1, 1, 1]
         types = ['replay'] * 2 + ['print'] * 4 + ['none'] * 3
         # pooled: 1 of 6 accepted is allowed -> accept >= 0.9
-        self.assertEqual(F.threshold_at_apcer(scores, labels, 1 / 6),
-                         (0.9 + 0.8) / 2)
+        self.assertEqual(
+            F.threshold_at_apcer(scores, labels, 1 / 6), (0.9 + 0.8) / 2)
         # per type, APCER <= 1/2: replay may accept 0.9 only, so 0.6 must
         # be rejected: threshold between 0.7 and 0.6
         thr = F.threshold_at_apcer(scores, labels, 0.5, types)
@@ -158,20 +161,19 @@ class TestHandCases(TestCase):
             F.bpcer_at_apcer(scores, labels, 0.5, types), 1 / 3)
         # pooled APCER <= 1/2 allows 3 of 6 attacks: threshold between 0.5
         # and 0.2, every live sample accepted
-        self.assertEqual(F.threshold_at_apcer(scores, labels, 0.5),
-                         (0.5 + 0.2) / 2)
+        self.assertEqual(
+            F.threshold_at_apcer(scores, labels, 0.5), (0.5 + 0.2) / 2)
         self.assertEqual(F.bpcer_at_apcer(scores, labels, 0.5), 0.)
 
     def test_threshold_at_bpcer(self):
         scores = [0.9, 0.8, 0.7, 0.6, 0.1]
         labels = [1, 1, 1, 1, 0]
         # live only is enough (one-class validation split)
-        self.assertEqual(F.threshold_at_bpcer(scores, labels, 0.25),
-                         (0.7 + 0.6) / 2)
-        self.assertEqual(F.threshold_at_bpcer(scores[:4], labels[:4], 0.),
-                         0.6)
-        self.assertEqual(F.threshold_at_bpcer(scores, labels, 0.),
-                         (0.6 + 0.1) / 2)
+        self.assertEqual(
+            F.threshold_at_bpcer(scores, labels, 0.25), (0.7 + 0.6) / 2)
+        self.assertEqual(F.threshold_at_bpcer(scores[:4], labels[:4], 0.), 0.6)
+        self.assertEqual(
+            F.threshold_at_bpcer(scores, labels, 0.), (0.6 + 0.1) / 2)
 
     def test_target_thresholds_random(self):
         for seed in range(5):
@@ -180,8 +182,8 @@ class TestHandCases(TestCase):
                 t = F.threshold_at_apcer(scores, labels, x)
                 r = F.error_rates(scores, labels, t)
                 self.assertLessEqual(r['APCER'], x)
-                self.assertAlmostEqual(
-                    r['BPCER'], F.bpcer_at_apcer(scores, labels, x))
+                self.assertAlmostEqual(r['BPCER'],
+                                       F.bpcer_at_apcer(scores, labels, x))
                 # the next lower distinct score would break the target
                 lower = scores[scores < t]
                 if lower.size:
@@ -285,8 +287,7 @@ class TestAggregateByVideo(TestCase):
         with pytest.raises(ValueError, match="'vid_b'.*different \"label\""):
             F.aggregate_by_video(['vid_a', 'vid_b', 'vid_b'], [0.1, 0.2, 0.3],
                                  [1, 1, 0])
-        with pytest.raises(ValueError,
-                           match="'x'.*different \"attack_type\""):
+        with pytest.raises(ValueError, match="'x'.*different \"attack_type\""):
             F.aggregate_by_video(['x', 'x'], [0.1, 0.2], [0, 0],
                                  attack_type=['print', 'replay'])
 

@@ -14,8 +14,8 @@ from mmfas.evaluation import functional as F
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--num', type=int, default=1_000_000,
-                        help='number of frame scores')
+    parser.add_argument(
+        '--num', type=int, default=1_000_000, help='number of frame scores')
     parser.add_argument('--frames-per-video', type=int, default=2)
     parser.add_argument('--repeat', type=int, default=3)
     parser.add_argument('--seed', type=int, default=0)
@@ -37,8 +37,8 @@ def main():
     n = args.num
     labels = rng.integers(0, 2, n)
     # float32-rounded softmax outputs: many ties, as from a real model
-    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0, 1).astype(
-        np.float32).astype(np.float64)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.2), 0,
+                     1).astype(np.float32).astype(np.float64)
     types = np.where(labels == 1, 'none',
                      rng.choice(['print', 'replay', 'mask'], n))
     roles = np.where(rng.random(n) < 0.3, 'val', 'test')
@@ -55,7 +55,10 @@ def main():
           f'{best_of(args.repeat, functional_pipeline):.3f} s')
     frame = best_of(
         args.repeat, lambda: FASMetric.calculate(
-            scores, labels, attack_types=types, eval_roles=roles,
+            scores,
+            labels,
+            attack_types=types,
+            eval_roles=roles,
             level='frame'))
     print(f'FASMetric.calculate level=frame, {n} frames: {frame:.3f} s')
     # each video id is built by integer division; ids are strings in practice
@@ -68,8 +71,12 @@ def main():
                     args.frames_per_video]
     video = best_of(
         args.repeat, lambda: FASMetric.calculate(
-            scores, labels_v, video_ids=vids, attack_types=types_v,
-            eval_roles=roles_v, level='video'))
+            scores,
+            labels_v,
+            video_ids=vids,
+            attack_types=types_v,
+            eval_roles=roles_v,
+            level='video'))
     print(f'FASMetric.calculate level=video, {n} frames '
           f'({n // args.frames_per_video} videos): {video:.3f} s')
 

@@ -45,8 +45,8 @@ import os.path as osp
 import re
 import shutil
 import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field, replace
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -343,6 +343,9 @@ class VideoJob:
         src_path (str): Raw path, for messages.
         provided_boxes (dict, optional): Frame position -> ``[x1, y1, x2,
             y2]`` from the dataset's own annotations.
+        provided_ref_size (tuple, optional): ``(w, h)`` the provided boxes
+            refer to when not the frame's own size (CelebA-Spoof's boxes are
+            given on a 224 x 224 grid); they are rescaled to the frame.
         rotate: ``0``, ``180`` or ``'auto'`` (try both orientations on the
             first frame that shows a face; rotate only if the face is found
             upside down and not upright).
@@ -352,6 +355,7 @@ class VideoJob:
     source: Dict[str, Any]
     src_path: str = ''
     provided_boxes: Optional[Dict[int, List[float]]] = None
+    provided_ref_size: Optional[Tuple[int, int]] = None
     rotate: Any = 0
 
 
@@ -510,8 +514,8 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
         pos = [p for p in pos if p in frames]
         if not pos:
             raise IOError('no decodable frame')
-        use_detector = opts.crop != 'full' and not isinstance(
-            detector, type(None)) and getattr(detector, 'name', '') != 'none'
+        use_detector = (opts.crop != 'full' and detector is not None
+                        and getattr(detector, 'name', '') != 'none')
         det = detector if use_detector else None
         first = frames[pos[0]]
         ref = first.get('rgb', next(iter(first.values())))
@@ -551,6 +555,10 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
             if b is None:
                 return None
             b = [float(v) for v in b[:4]]
+            if job.provided_ref_size:
+                rw, rh = job.provided_ref_size
+                b = [b[0] * W / rw, b[1] * H / rh, b[2] * W / rw,
+                     b[3] * H / rh]
             if b[2] - b[0] < 2 or b[3] - b[1] < 2:
                 return None
             if rot == 180:
@@ -781,6 +789,9 @@ def run_conversion(jobs: Sequence[VideoJob],
     """
     opts = opts or ConvertOptions()
     check_dirs(src_root, out_root, domain)
+    # resolve 'auto' once, so every worker and the resume check agree
+    spec = opts.resolved_detector_spec()
+    opts = replace(opts, detector=spec, detector_kwargs={})
     names = [j.name for j in jobs]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -792,7 +803,6 @@ def run_conversion(jobs: Sequence[VideoJob],
     for job in jobs:
         done = None if force else load_complete(out_root, domain, job, fp)
         (results.append(done) if done else todo.append(job))
-    spec = opts.resolved_detector_spec()
     det_desc = spec if isinstance(spec, dict) else repr(spec)
     logger.info('%s: %d videos, %d to convert, %d already done; detector %s',
                 domain, len(jobs), len(todo), len(results), det_desc)
@@ -986,6 +996,119 @@ def find_files(root: str, exts: Sequence[str]) -> List[str]:
     return sorted(out)
 
 
+def find_dir(root: str, names: Sequence[str],
+             max_depth: int = 3) -> Optional[str]:
+    """The shallowest folder under ``root`` (``root`` included) whose name
+    is one of ``names`` (case-insensitive); ties broken by sorted path."""
+    wanted = {n.lower() for n in names}
+    level = [root]
+    for _ in range(max_depth + 1):
+        nxt = []
+        for d in sorted(level):
+            if osp.basename(osp.normpath(d)).lower() in wanted:
+                return d
+            try:
+                subs = sorted(e for e in os.listdir(d)
+                              if osp.isdir(osp.join(d, e)))
+            except OSError:
+                continue
+            nxt += [osp.join(d, e) for e in subs]
+        level = nxt
+    return None
+
+
+def find_file(root: str, names: Sequence[str],
+              max_depth: int = 3) -> Optional[str]:
+    """The shallowest file under ``root`` named one of ``names``
+    (case-insensitive)."""
+    wanted = {n.lower() for n in names}
+    level = [root]
+    for _ in range(max_depth + 1):
+        nxt = []
+        for d in sorted(level):
+            try:
+                entries = sorted(os.listdir(d))
+            except OSError:
+                continue
+            for e in entries:
+                full = osp.join(d, e)
+                if osp.isfile(full) and e.lower() in wanted:
+                    return full
+                if osp.isdir(full):
+                    nxt.append(full)
+        level = nxt
+    return None
+
+
+def resolve_listed(root: str, rel: str) -> Optional[str]:
+    """Resolve a path written in an official list against ``root``: the
+    list may name it from a parent folder (``CASIA_CeFA/Ethnicity/...``), so
+    leading components are dropped until the path exists."""
+    parts = [p for p in rel.replace('\\', '/').split('/') if p]
+    for i in range(len(parts)):
+        cand = osp.join(root, *parts[i:])
+        if osp.exists(cand):
+            return cand
+    return None
+
+
+RGB_DIRS = ('color', 'profile', 'rgb')
+DEPTH_DIRS = ('depth',)
+IR_DIRS = ('ir', 'nir', 'infrared')
+IMAGE_EXTS = ('.jpg', '.jpeg', '.png', '.bmp')
+
+
+def _sub(video_dir: str, names) -> Optional[str]:
+    try:
+        entries = os.listdir(video_dir)
+    except OSError:
+        return None
+    low = {e.lower(): e for e in entries}
+    for n in names:
+        if n in low and osp.isdir(osp.join(video_dir, low[n])):
+            return osp.join(video_dir, low[n])
+    return None
+
+
+def modality_dirs(video_dir: str) -> Dict[str, str]:
+    """``{modality: folder}`` for a capture stored as ``color|profile|rgb``
+    / ``depth`` / ``ir`` sub-folders."""
+    out = {}
+    for m, names in (('rgb', RGB_DIRS), ('depth', DEPTH_DIRS),
+                     ('ir', IR_DIRS)):
+        d = _sub(video_dir, names)
+        if d:
+            out[m] = d
+    return out
+
+
+def _num_key(name: str):
+    m = _NUM_RE.search(osp.splitext(name)[0])
+    return (int(m.group(1)) if m else -1, name)
+
+
+def paired_frames(video_dir: str) -> List[Dict[str, str]]:
+    """Frames of a ``color/depth/ir`` capture folder, paired by file name
+    (RGB frames define the sequence; a modality missing for a frame is left
+    out of that frame), in numeric order."""
+    dirs = modality_dirs(video_dir)
+    if 'rgb' not in dirs:
+        return []
+    listing = {}
+    for m, d in dirs.items():
+        listing[m] = {osp.splitext(f)[0]: osp.join(d, f)
+                      for f in os.listdir(d)
+                      if f.lower().endswith(IMAGE_EXTS)}
+    frames = []
+    for stem in sorted(listing['rgb'], key=_num_key):
+        fr = {'rgb': listing['rgb'][stem]}
+        for m in ('depth', 'ir'):
+            if m in listing and stem in listing[m]:
+                fr[m] = listing[m][stem]
+        frames.append(fr)
+    return frames
+
+
 def read_id_list(path: str) -> List[int]:
     """Integers of a list file (one or more per line, any separator)."""
     ids = []
@@ -1010,5 +1133,7 @@ __all__ = [
     'safe_name', 'modality_filename', 'eyes_to_box', 'warp_square',
     'crop_region', 'box_in_region', 'add_common_args', 'options_from_args',
     'run_cli', 'format_summary', 'find_files', 'read_id_list',
-    'split_counts', 'to_bgr_uint8', 'read_image', 'FALLBACKS', 'CROPS'
+    'split_counts', 'to_bgr_uint8', 'read_image', 'find_dir', 'find_file',
+    'resolve_listed', 'paired_frames', 'modality_dirs', 'FALLBACKS',
+    'CROPS'
 ]

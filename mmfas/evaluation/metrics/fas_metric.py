@@ -62,10 +62,10 @@ def _describe_target(target: dict) -> str:
     return f"{target['type'].upper()}={target['value']:g}"
 
 
-def _counts(subset: dict, pos_label: int) -> str:
+def _counts(subset: dict, pos_label: int, unit: str) -> str:
     n_live = int((subset['label'] == pos_label).sum())
     domains = ','.join(subset['domains'].tolist())
-    return (f'{n_live} live / {subset["label"].size - n_live} spoof, '
+    return (f'{n_live} live / {subset["label"].size - n_live} spoof {unit}, '
             f'domains={domains}')
 
 
@@ -101,7 +101,8 @@ class FASMetric(BaseMetric):
     over attack types), ``BPCER``, ``APCER_<type>`` per attack type,
     ``TPR@FPR=1e-2`` ..., ``BPCER@APCER=5e-2`` ..., ``threshold``,
     ``num_live``, ``num_spoof``. Undefined values (e.g. one class only) are
-    ``nan`` with a :class:`~mmfas.evaluation.functional.DegenerateInputWarning`.
+    ``nan`` with a
+    :class:`~mmfas.evaluation.functional.DegenerateInputWarning`.
 
     One log line states the policy, the threshold and where it came from.
     When an output directory is known, ``fas_scores_<prefix>.csv`` (id,
@@ -180,14 +181,14 @@ class FASMetric(BaseMetric):
         self.out_dir = out_dir
 
     @staticmethod
-    def _check_args(threshold_policy, val_target, threshold, level,
-                    tpr_at_fpr, bpcer_at_apcer) -> dict:
+    def _check_args(threshold_policy, val_target, threshold, level, tpr_at_fpr,
+                    bpcer_at_apcer) -> dict:
         _check_choice('threshold_policy', threshold_policy, POLICIES)
         _check_choice('level', level, LEVELS)
         val_target = _check_val_target(val_target)
         if threshold_policy == 'fixed':
-            if (not isinstance(threshold, (int, float))
-                    or isinstance(threshold, bool)
+            if (not isinstance(threshold,
+                               (int, float)) or isinstance(threshold, bool)
                     or not 0. <= threshold <= 1.):
                 raise ValueError(
                     "threshold_policy='fixed' needs `threshold`, a float in "
@@ -199,8 +200,8 @@ class FASMetric(BaseMetric):
                 f'got threshold={threshold!r} with threshold_policy='
                 f'{threshold_policy!r}. {_CFG_HINT}')
         rates = {}
-        for name, values in (('tpr_at_fpr', tpr_at_fpr),
-                             ('bpcer_at_apcer', bpcer_at_apcer)):
+        for name, values in (('tpr_at_fpr', tpr_at_fpr), ('bpcer_at_apcer',
+                                                          bpcer_at_apcer)):
             values = tuple(np.atleast_1d(values).tolist())
             if not all(0. < v <= 1. for v in values):
                 raise ValueError(f'FASMetric {name} must hold rates in (0, '
@@ -279,27 +280,25 @@ class FASMetric(BaseMetric):
             r['frame_id'] if r['frame_id'] is not None else str(i)
             for i, r in enumerate(results)
         ]
-        try:
-            metrics, details = FASMetric.calculate(
-                scores=np.asarray(cols['score'], dtype=np.float64),
-                labels=np.asarray(cols['label']),
-                video_ids=(np.asarray(cols['video_id']) if cfg['level']
-                           == 'video' else np.asarray(frame_ids)),
-                attack_types=np.asarray(cols['attack_type']),
-                domains=np.asarray(cols['domain']),
-                eval_roles=np.asarray(cols['eval_role']),
-                return_details=True,
-                **cfg)
-        except ValueError as e:
-            raise ValueError(f'{e} {_CFG_HINT}') from e
+        metrics, details = FASMetric.calculate(
+            scores=np.asarray(cols['score'], dtype=np.float64),
+            labels=np.asarray(cols['label']),
+            video_ids=(np.asarray(cols['video_id'])
+                       if cfg['level'] == 'video' else np.asarray(frame_ids)),
+            attack_types=np.asarray(cols['attack_type']),
+            domains=np.asarray(cols['domain']),
+            eval_roles=np.asarray(cols['eval_role']),
+            return_details=True,
+            **cfg)
         prefix = self.prefix or 'fas'
         logger = MMLogger.get_current_instance()
         logger.info(f'FASMetric [{prefix}]: {details["message"]}')
         out_dir = self._out_dir()
         if out_dir is not None:
-            self._write_csv(out_dir, prefix, details, cfg['pos_label'])
-            logger.info(f'FASMetric [{prefix}]: wrote fas_scores_{prefix}.csv'
-                        f' and fas_roc_{prefix}.csv to {out_dir}')
+            name = prefix.replace('/', '_')
+            self._write_csv(out_dir, name, details)
+            logger.info(f'FASMetric [{prefix}]: wrote fas_scores_{name}.csv '
+                        f'and fas_roc_{name}.csv to {out_dir}')
         return metrics
 
     def _out_dir(self) -> Optional[str]:
@@ -311,32 +310,33 @@ class FASMetric(BaseMetric):
         return osp.dirname(osp.abspath(log_file)) if log_file else None
 
     @staticmethod
-    def _write_csv(out_dir: str, prefix: str, details: dict,
-                   pos_label: int) -> None:
+    def _write_csv(out_dir: str, name: str, details: dict) -> None:
         os.makedirs(out_dir, exist_ok=True)
-        name = prefix.replace('/', '_')
         rows = details['samples']
         # deterministic row order whatever order the results arrived in
-        order = np.lexsort((rows['score'], rows['id'].astype(str),
-                            rows['eval_role']))
+        order = np.lexsort(
+            (rows['score'], rows['id'].astype(str), rows['eval_role']))
         rows = {k: v[order] for k, v in rows.items()}
-        with open(osp.join(out_dir, f'fas_scores_{name}.csv'), 'w',
-                  newline='') as f:
+        with open(
+                osp.join(out_dir, f'fas_scores_{name}.csv'), 'w',
+                newline='') as f:
             writer = csv.writer(f)
-            writer.writerow(('id', 'domain', 'attack_type', 'label', 'score',
-                             'eval_role'))
+            writer.writerow(
+                ('id', 'domain', 'attack_type', 'label', 'score', 'eval_role'))
             writer.writerows(
                 zip(rows['id'].tolist(), rows['domain'].tolist(),
                     rows['attack_type'].tolist(), rows['label'].tolist(),
-                    map(repr, rows['score'].tolist()),
-                    rows['eval_role'].tolist()))
+                    map(repr,
+                        rows['score'].tolist()), rows['eval_role'].tolist()))
         fpr, tpr, thr = details['roc']
-        with open(osp.join(out_dir, f'fas_roc_{name}.csv'), 'w',
-                  newline='') as f:
+        with open(
+                osp.join(out_dir, f'fas_roc_{name}.csv'), 'w',
+                newline='') as f:
             writer = csv.writer(f)
             writer.writerow(('fpr', 'tpr', 'threshold'))
             writer.writerows(
-                zip(map(repr, fpr.tolist()), map(repr, tpr.tolist()),
+                zip(
+                    map(repr, fpr.tolist()), map(repr, tpr.tolist()),
                     map(repr, thr.tolist())))
 
     # -- Runner-free computation --------------------------------------------
@@ -429,7 +429,10 @@ class FASMetric(BaseMetric):
             m = role_codes == code
             if level == 'video':
                 agg = F.aggregate_by_video(
-                    ids[m], scores[m], labels[m], attack_type=type_codes[m],
+                    ids[m],
+                    scores[m],
+                    labels[m],
+                    attack_type=type_codes[m],
                     domain=domain_codes[m])
                 sub = dict(
                     id=agg['video_id'],
@@ -475,33 +478,33 @@ class FASMetric(BaseMetric):
                     ". Add the source validation split to the test "
                     "dataloader (a ConcatDataset part with eval_role='val'),"
                     " or pick threshold_policy='test_eer' (legacy) or "
-                    "'fixed' with a threshold.")
+                    f"'fixed' with a threshold. {_CFG_HINT}")
             thr = threshold_on(val, roc if test is None else None)
             if np.isnan(thr):
                 raise ValueError(
                     'Could not set the threshold at the '
                     f'{_describe_target(target)} of the validation split '
-                    f'({_counts(val, pos_label)} {unit}): it needs both '
+                    f'({_counts(val, pos_label, unit)}): it needs both '
                     "classes for 'eer', spoof samples for 'apcer' and live "
                     "samples for 'bpcer'. Choose `val_target` accordingly "
                     "(e.g. dict(type='bpcer', value=0.05) for a live-only "
-                    'split).')
+                    f'split). {_CFG_HINT}')
             source = 'val' if test is not None else 'val (self)'
             origin = (f'{_describe_target(target)} of the source validation '
-                      f'split ({_counts(val, pos_label)} {unit})')
+                      f'split ({_counts(val, pos_label, unit)})')
             if test is None:
-                origin += '; no test samples, so the validation split is ' \
-                          'evaluated at its own threshold'
+                origin += ('; no test samples, so the validation split is '
+                           'evaluated at its own threshold')
         elif policy == 'test_eer':
             thr = roc.eer()[1]
             source = f'{eval_role} (self, LEGACY)'
-            origin = (f'EER of the evaluated {eval_role} scores themselves '
-                      f'(LEGACY: threshold picked on the test set, HTER is '
-                      f'about the test EER, not an honest estimate)')
+            origin = (f'EER of the {eval_role} scores themselves (LEGACY: '
+                      'threshold picked on the test set, so HTER is about '
+                      'the test EER, not an honest estimate)')
         else:
             thr = cfg['threshold']
             source = 'fixed (config)'
-            origin = 'config (threshold=...)'
+            origin = 'config (`threshold`)'
 
         rates = F.error_rates(evaluated['score'], evaluated['label'], thr,
                               evaluated['attack_type'] if has_types else None,
@@ -535,11 +538,11 @@ class FASMetric(BaseMetric):
             return metrics
 
         legacy = 'LEGACY ' if policy == 'test_eer' else ''
-        message = (f'{legacy}threshold_policy={policy!r}, threshold='
-                   f'{thr:.6g}, threshold_source={source!r}: from the '
-                   f'{origin}; applied to {eval_role} '
-                   f'({_counts(evaluated, pos_label)} {unit}, {level} level)'
-                   f'; HTER={metrics["HTER"]:.2f} AUC={metrics["AUC"]:.2f} '
+        message = (f'{legacy}threshold_policy={policy!r}, {level} level: '
+                   f'threshold={thr:.6g}, threshold_source={source!r}, from '
+                   f'the {origin}; applied to {eval_role} '
+                   f'({_counts(evaluated, pos_label, unit)}): '
+                   f'HTER={metrics["HTER"]:.2f} AUC={metrics["AUC"]:.2f} '
                    f'EER={metrics["EER"]:.2f}')
         table = {
             k: np.concatenate([subsets[r][k] for r in ROLES if r in subsets])
@@ -547,9 +550,9 @@ class FASMetric(BaseMetric):
         }
         table['domain'] = domain_names[table['domain']]
         table['attack_type'] = type_names[table['attack_type']]
-        table['eval_role'] = np.concatenate(
-            [np.full(subsets[r]['score'].size, r)
-             for r in ROLES if r in subsets])
+        table['eval_role'] = np.concatenate([
+            np.full(subsets[r]['score'].size, r) for r in ROLES if r in subsets
+        ])
         details = dict(
             message=message,
             threshold_source=source,

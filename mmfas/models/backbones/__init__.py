@@ -1,0 +1,3 @@
+from .clip import OpenCLIPBackbone, TowerState
+
+__all__ = ['OpenCLIPBackbone', 'TowerState']

@@ -195,8 +195,12 @@ def _read_dir_config(dir_path: str) -> Optional[Dict]:
 
 def resolve_pretrained(pretrained: str,
                        model_name: Optional[str] = None,
-                       cache_dir: Optional[str] = None) -> Dict:
+                       cache_dir: Optional[str] = None,
+                       model_quick_gelu: Optional[bool] = None) -> Dict:
     """Resolve ``pretrained`` to a local file.
+
+    ``model_quick_gelu`` (the architecture's activation) is checked against a
+    tag's ``quick_gelu`` before anything is downloaded.
 
     Returns:
         dict: ``path`` (weights file), ``tag_cfg`` (open_clip's config of the
@@ -219,6 +223,9 @@ def resolve_pretrained(pretrained: str,
         out['path'] = target
         return out
 
+    if os.sep in pretrained or pretrained.endswith(WEIGHT_EXTENSIONS):
+        raise FileNotFoundError(
+            f'pretrained weights file or directory not found: {target!r}')
     from open_clip.pretrained import (download_pretrained,
                                       get_pretrained_cfg,
                                       list_pretrained_tags_by_model)
@@ -230,6 +237,16 @@ def resolve_pretrained(pretrained: str,
             f'pretrained={pretrained!r} is neither an existing file or '
             f'directory nor a known open_clip tag for arch={model_name!r} '
             f'(known tags: {known}).')
+    if model_quick_gelu is not None:
+        tag_quick = bool(tag_cfg.get('quick_gelu', False))
+        if tag_quick != model_quick_gelu:
+            acts = {True: 'QuickGELU', False: 'exact GELU'}
+            fix = ('the "-quickgelu" model name (or force_quick_gelu=True)'
+                   if tag_quick else 'the name without "-quickgelu"')
+            raise ValueError(
+                f'pretrained={pretrained!r} weights were trained with '
+                f'{acts[tag_quick]} but arch={model_name!r} uses '
+                f'{acts[model_quick_gelu]}: use {fix}.')
     try:
         path = download_pretrained(tag_cfg, cache_dir=cache_dir)
     except Exception as e:  # network errors come in many types
@@ -379,7 +396,14 @@ def build_clip_model(arch: Union[str, Dict, None],
     resolved = None
     if pretrained:
         model_name = arch if isinstance(arch, str) else None
-        resolved = resolve_pretrained(pretrained, model_name, cache_dir)
+        model_quick = None
+        if model_name is not None:
+            cfg = open_clip.factory.get_model_config(
+                model_name.replace('/', '-')) or {}
+            model_quick = force_quick_gelu or bool(
+                cfg.get('quick_gelu', False))
+        resolved = resolve_pretrained(pretrained, model_name, cache_dir,
+                                      model_quick)
         if arch is None:
             arch = resolved['model_cfg']
     if arch is None:

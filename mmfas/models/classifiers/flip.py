@@ -1,0 +1,191 @@
+"""FLIP (ICCV 2023, "Cross-domain FAS with Language Guidance"): FLIP-V,
+FLIP-IT and FLIP-MCL, written from the description in
+``shared/docs/methods.md`` section 0.
+
+Class order everywhere is ``[spoof, live]`` (labels 0 = spoof, 1 = live); the
+test score is ``softmax(logits)[:, 1]`` = P(live).
+"""
+from typing import Dict, List, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.structures import DataSample
+
+from mmfas.registry import MODELS
+from .base import BaseFASClassifier
+
+
+def _build(cfg):
+    return MODELS.build(cfg) if isinstance(cfg, dict) else cfg
+
+
+@MODELS.register_module()
+class FLIPV(BaseFASClassifier):
+    """FLIP-V: CLIP vision tower + :class:`FLIPVHead` on the CLS token
+    (after ``ln_post``, before ``proj``), cross-entropy.
+
+    Args:
+        backbone (dict): :class:`OpenCLIPBackbone` config.
+        head (dict): Head config; ``in_channels`` defaults to the vision
+            width. Defaults to ``dict(type='FLIPVHead')``.
+        data_preprocessor (dict, optional): Defaults to
+            ``FASDataPreprocessor`` (CLIP mean/std).
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self, backbone: dict, head: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor, init_cfg)
+        self.backbone = _build(backbone)
+        head = dict(head or dict(type='FLIPVHead'))
+        head.setdefault('in_channels', self.backbone.vision_width)
+        self.head = _build(head)
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        cls = self.backbone.encode_image(inputs, return_dict=True)['cls']
+        return self.head(cls)
+
+    def loss(self, inputs, data_samples: List[DataSample]) -> Dict:
+        x = self._plain_view(inputs)
+        labels = self.gt_labels(data_samples, x.device)
+        return dict(loss_ce=F.cross_entropy(self.logits(x), labels))
+
+
+@MODELS.register_module()
+class FLIPIT(BaseFASClassifier):
+    """FLIP-IT: image-text similarity with template ensembles.
+
+    Class text embedding = mean of the class's template embeddings
+    (averaged before normalising, then L2-normalised), recomputed at every
+    training forward when the text tower trains (as the reference); cached
+    in eval mode or when the text tower is frozen (:class:`TemplateBank`).
+    ``logits = exp(logit_scale) * cos(image, class_text)``; the logit scale
+    is trainable and never clamped.
+
+    Args:
+        backbone (dict): :class:`OpenCLIPBackbone` config (the whole CLIP
+            trains by default).
+        templates (dict): :class:`TemplateBank` config. Defaults to FLIP's
+            six spoof + six real templates, order ``[spoof, real]``.
+        data_preprocessor (dict, optional): Defaults to
+            ``FASDataPreprocessor``.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self, backbone: dict, templates: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(data_preprocessor, init_cfg)
+        self.backbone = _build(backbone)
+        templates = dict(templates or dict(type='TemplateBank'))
+        templates.setdefault('tokenizer', self.backbone.tokenize)
+        self.templates = _build(templates)
+        if self.templates.num_classes != 2:
+            raise ValueError('FLIP needs templates for exactly 2 classes '
+                             '[spoof, live], got '
+                             f'{self.templates.class_names}')
+
+    def similarity_logits(self, image_embeds: torch.Tensor,
+                          class_embeds: torch.Tensor) -> torch.Tensor:
+        img = F.normalize(image_embeds, dim=-1)
+        return self.backbone.logit_scale.exp() * img @ class_embeds.to(
+            img.dtype).t()
+
+    def logits(self, inputs: torch.Tensor) -> torch.Tensor:
+        img = self.backbone.encode_image(inputs)
+        return self.similarity_logits(
+            img, self.templates.class_embeddings(self.backbone))
+
+    def loss(self, inputs, data_samples: List[DataSample]) -> Dict:
+        x = self._plain_view(inputs)
+        labels = self.gt_labels(data_samples, x.device)
+        return dict(loss_ce=F.cross_entropy(self.logits(x), labels))
+
+
+@MODELS.register_module()
+class FLIPMCL(FLIPIT):
+    """FLIP-MCL: FLIP-IT cross-entropy on the plain view + SimCLR InfoNCE
+    between two augmented views + image-text similarity consistency.
+
+    Inputs in training are three views ``[plain, view1, view2]``
+    (``MultiView`` pipeline, see ``configs/_base_/datasets/fas_pipelines.py``).
+
+    Consistency (reference semantics): per sample of class c, ``P1`` = 3
+    template indices drawn with replacement, ``P2`` = the templates not in
+    ``P1``; ``d1 = cos(e1, mean raw template embeds of c over P1)``,
+    ``d2 = cos(e2, mean over P2)``, loss = mean ``(d1 - d2)^2``, where
+    ``e1``/``e2`` are the raw ``encode_image`` outputs of the two views.
+
+    Args:
+        backbone (dict): :class:`OpenCLIPBackbone` config.
+        templates (dict, optional): :class:`TemplateBank` config.
+        projector (dict): SimCLR projection MLP. Defaults to
+            ``SimCLRProjector`` 512 -> 4096 -> 4096 -> 256 (``in_channels``
+            defaults to the embedding width).
+        contrastive_loss (dict): Defaults to ``InfoNCELoss(temperature=0.1)``.
+        num_drawn (int): Templates drawn for ``P1``. Defaults to 3.
+        loss_weights (dict): Weights of ``ce``, ``simclr``, ``consistency``.
+            Defaults to 1.0 each.
+    """
+
+    def __init__(self, backbone: dict, templates: Optional[dict] = None,
+                 projector: Optional[dict] = None,
+                 contrastive_loss: Optional[dict] = None,
+                 num_drawn: int = 3,
+                 loss_weights: Optional[Dict[str, float]] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None):
+        super().__init__(backbone, templates, data_preprocessor, init_cfg)
+        projector = dict(projector or dict(type='SimCLRProjector'))
+        projector.setdefault('in_channels', self.backbone.embed_dim)
+        self.projector = _build(projector)
+        self.contrastive_loss = _build(
+            contrastive_loss or dict(type='InfoNCELoss', temperature=0.1))
+        n_templates = len(self.templates.templates[0])
+        if not 1 <= num_drawn < n_templates:
+            raise ValueError(f'num_drawn must be in [1, {n_templates - 1}], '
+                             f'got {num_drawn}')
+        self.num_drawn = num_drawn
+        weights = dict(ce=1.0, simclr=1.0, consistency=1.0)
+        weights.update(loss_weights or {})
+        self.loss_weights = weights
+
+    def consistency_loss(self, e1: torch.Tensor, e2: torch.Tensor,
+                         labels: torch.Tensor,
+                         template_embeds: torch.Tensor) -> torch.Tensor:
+        """Vectorised over the batch; see the class docstring."""
+        b = labels.numel()
+        n_t = template_embeds.size(1)
+        per_sample = template_embeds[labels]  # (B, T, E)
+        drawn = torch.randint(n_t, (b, self.num_drawn), device=labels.device)
+        counts = F.one_hot(drawn, n_t).sum(1).to(per_sample.dtype)  # (B, T)
+        rest = (counts == 0).to(per_sample.dtype)
+        mean1 = torch.einsum('bt,bte->be', counts / self.num_drawn,
+                             per_sample)
+        mean2 = torch.einsum('bt,bte->be', rest / rest.sum(1, keepdim=True),
+                             per_sample)
+        d1 = F.cosine_similarity(e1, mean1.to(e1.dtype), dim=-1)
+        d2 = F.cosine_similarity(e2, mean2.to(e2.dtype), dim=-1)
+        return ((d1 - d2)**2).mean()
+
+    def loss(self, inputs: Union[List[torch.Tensor], torch.Tensor],
+             data_samples: List[DataSample]) -> Dict:
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 3:
+            raise ValueError(
+                'FLIPMCL training needs 3 views per sample [plain, view1, '
+                'view2]; use mcl_train_pipeline (MultiView) in the config')
+        plain, v1, v2 = inputs
+        labels = self.gt_labels(data_samples, plain.device)
+        raw = self.templates.template_embeddings(self.backbone)  # (2, T, E)
+        class_embeds = F.normalize(raw.mean(1), dim=-1)
+        ce = F.cross_entropy(
+            self.similarity_logits(self.backbone.encode_image(plain),
+                                   class_embeds), labels)
+        e1 = self.backbone.encode_image(v1)
+        e2 = self.backbone.encode_image(v2)
+        simclr = self.contrastive_loss(self.projector(e1), self.projector(e2))
+        cons = self.consistency_loss(e1, e2, labels, raw)
+        w = self.loss_weights
+        return dict(loss_ce=w['ce'] * ce, loss_simclr=w['simclr'] * simclr,
+                    loss_consistency=w['consistency'] * cons)

@@ -1,0 +1,9 @@
+"""Convert CASIA-SURF CeFA to face crops + annotations (see docs/data_preparation.md).
+
+Usage: python tools/dataset_converters/cefa.py SRC OUT [options]; --help lists
+the options. The work is done by mmfas.datasets.converters.cefa.
+"""
+from mmfas.datasets.converters.cefa import main
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,9 @@
+"""Convert CelebA-Spoof to face crops + annotations (see docs/data_preparation.md).
+
+Usage: python tools/dataset_converters/celeba.py SRC OUT [options]; --help lists
+the options. The work is done by mmfas.datasets.converters.celeba.
+"""
+from mmfas.datasets.converters.celeba import main
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,9 @@
+"""Convert MSU-MFSD to face crops + annotations (see docs/data_preparation.md).
+
+Usage: python tools/dataset_converters/msu.py SRC OUT [options]; --help lists
+the options. The work is done by mmfas.datasets.converters.msu.
+"""
+from mmfas.datasets.converters.msu import main
+
+if __name__ == '__main__':
+    main()
