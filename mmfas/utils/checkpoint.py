@@ -13,6 +13,8 @@ loader:
 * ``HistoryBuffer`` pickles as its constructor arguments in plain Python lists
   (``__reduce__``), so a checkpoint needs exactly one extra global,
   ``mmengine.logging.history_buffer.HistoryBuffer``, which is allowlisted;
+* ``MessageHub.state_dict`` turns numpy scalars / arrays in ``runtime_info``
+  (mmengine's ``eta`` is a ``numpy.float64``) into Python numbers / lists;
 * mmengine's local checkpoint loader is replaced by one that always passes
   ``weights_only=True`` and turns torch's refusal into an
   :class:`UnsafeCheckpointError` naming the file and the forbidden global.
@@ -24,6 +26,7 @@ import os.path as osp
 import pickle
 import re
 
+import numpy as np
 import torch
 from mmengine.logging.history_buffer import HistoryBuffer
 
@@ -43,6 +46,31 @@ def _history_buffer_reduce(self):
                             self._count_history.tolist(), self.max_length))
 
 
+def _to_python(obj):
+    """numpy scalars / arrays -> Python numbers / lists, recursively."""
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, dict):
+        return type(obj)((k, _to_python(v)) for k, v in obj.items())
+    if isinstance(obj, (list, tuple)) and not hasattr(obj, '_fields'):
+        return type(obj)(_to_python(v) for v in obj)
+    return obj
+
+
+def _wrap_message_hub_state_dict(state_dict):
+
+    def state_dict_py(self):
+        state = state_dict(self)
+        if 'runtime_info' in state:
+            state['runtime_info'] = _to_python(state['runtime_info'])
+        return state
+
+    state_dict_py._mmfas_wrapped = True
+    return state_dict_py
+
+
 def safe_torch_load(filename, map_location=None):
     """``torch.load(filename, weights_only=True)`` with mmfas' allowlist and a
     clear error for anything else.
@@ -60,7 +88,7 @@ def safe_torch_load(filename, map_location=None):
             return torch.load(filename, map_location=map_location,
                               weights_only=True)
     except pickle.UnpicklingError as e:
-        found = re.findall(r'(?:GLOBAL|global) ([\w.]+)', str(e))
+        found = re.findall(r'GLOBAL ([\w.]+)', str(e))
         what = ', '.join(sorted(set(found))) or 'unknown'
         raise UnsafeCheckpointError(
             f'Refusing to load checkpoint {name}: it contains the pickled '
@@ -85,8 +113,12 @@ def install_safe_checkpoint_loading() -> None:
     global _installed
     if _installed:
         return
+    from mmengine.logging import MessageHub
     from mmengine.runner.checkpoint import CheckpointLoader
     HistoryBuffer.__reduce__ = _history_buffer_reduce
+    if not getattr(MessageHub.state_dict, '_mmfas_wrapped', False):
+        MessageHub.state_dict = _wrap_message_hub_state_dict(
+            MessageHub.state_dict)
     torch.serialization.add_safe_globals(list(SAFE_GLOBALS))
     CheckpointLoader.register_scheme(prefixes='', loader=_load_from_local,
                                      force=True)

@@ -4,7 +4,6 @@ import copy
 import time
 from unittest import TestCase
 
-import open_clip
 import torch
 
 from mmfas.models.backbones import OpenCLIPBackbone, TowerState
@@ -106,6 +105,7 @@ class TestParity(TestCase):
         for bad in (dict(freeze='bogus'), dict(out_type='x'),
                     dict(adapters=dict(audio={})),
                     dict(adapters=dict(vision=dict(positions=('ffn', )))),
+                    dict(adapters=dict(vision=dict(type='NoSuchAdapter'))),
                     dict(freeze=dict(towers=('eyes', ))),
                     dict(freeze=dict(layers=[7]))):
             with self.assertRaises(ValueError, msg=str(bad)):
@@ -369,8 +369,8 @@ class TestFreezing(TestCase):
         self.assertFalse(any(
             n.startswith('clip.visual.transformer.resblocks.0.')
             for n in names))
-        self.assertIn('clip.visual.transformer.resblocks.1.attn.in_proj_weight',
-                      names)
+        self.assertIn(
+            'clip.visual.transformer.resblocks.1.attn.in_proj_weight', names)
         self.assertIn('clip.visual.proj', names)
         bb = tiny(freeze=[dict(towers='vision'),
                           dict(towers='text', layers=[1, 'head'],

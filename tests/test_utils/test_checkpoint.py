@@ -90,3 +90,15 @@ def test_history_buffer_pickles_without_numpy_or_getattr():
 def test_missing_file_error(tmp_path):
     with pytest.raises(FileNotFoundError, match='nope.pth'):
         _load_checkpoint(str(tmp_path / 'nope.pth'))
+
+
+def test_message_hub_runtime_info_numpy_is_saved_as_python(tmp_path):
+    hub = MessageHub.get_instance('mmfas_test_eta')
+    hub.update_info('eta', np.float64(12.5))
+    hub.update_info('arr', np.arange(3))
+    state = hub.state_dict()
+    assert type(state['runtime_info']['eta']) is float
+    path = tmp_path / 'hub.pth'
+    torch.save({'message_hub': state}, path)
+    back = _load_checkpoint(str(path))
+    assert back['message_hub']['runtime_info']['arr'] == [0, 1, 2]

@@ -71,7 +71,8 @@ FORMS = ('legacy', 'clean')
 
 
 class MissingDomain(LookupError):
-    """A protocol needs a dataset that has not been converted."""
+    """A protocol needs data that has not been converted (a dataset, or
+    the part of one the protocol selects); it is skipped and listed."""
 
 
 # --------------------------------------------------------------------------
@@ -212,7 +213,9 @@ def write_protocol(out_root: str, name: str, train: Sequence[dict],
                    meta: dict) -> dict:
     """Write one protocol folder; returns its ``meta`` (with counts)."""
     if not train or not test:
-        raise ValueError(f'protocol {name}: empty train or test list')
+        raise MissingDomain(f'protocol {name}: empty '
+                            f"{'train' if not train else 'test'} list (only "
+                            'part of a dataset converted?)')
     pdir = osp.join(out_root, 'protocols', name)
     os.makedirs(pdir, exist_ok=True)
     order = meta.get('domain_order', [])

@@ -1,3 +1,1 @@
-from .trainable_checkpoint_hook import TrainableCheckpointHook
-
-__all__ = ['TrainableCheckpointHook']
+# Runner hooks of mmfas methods live here (none needed by FLIP).

@@ -437,6 +437,14 @@ class OpenCLIPBackbone(BaseModule):
                 raise ValueError(f'adapters.{tower}.positions={positions}; '
                                  "use 'attn' and/or 'mlp'")
             tcfg.setdefault('type', 'ParallelAdapter')
+            if isinstance(tcfg['type'], str):
+                # resolve here: MODELS.build would look the name up in the
+                # registry of whatever default scope is current
+                adapter_cls = MODELS.get(tcfg['type'])
+                if adapter_cls is None:
+                    raise ValueError(f'adapters.{tower}: unknown adapter '
+                                     f'type {tcfg["type"]!r}')
+                tcfg['type'] = adapter_cls
             tcfg['in_dim'] = width
             per_layer = nn.ModuleDict()
             for layer in layers:

@@ -6,6 +6,7 @@ from mmengine.model import BaseModel
 from mmpretrain.structures import DataSample
 
 from mmfas.registry import MODELS
+from ..utils import enable_trainable_checkpoint
 
 
 class BaseFASClassifier(BaseModel):
@@ -22,16 +23,31 @@ class BaseFASClassifier(BaseModel):
     Subclasses implement ``logits`` and ``loss``; a model whose natural
     output is not a 2-way logit (e.g. SLIP's cue map) overrides
     ``predict_scores`` to return the ``(B, 2)`` probabilities.
+
+    Args:
+        data_preprocessor (dict, optional): Defaults to
+            ``FASDataPreprocessor`` (CLIP mean/std).
+        save_trainable_only (bool): Checkpoints omit frozen parameters and
+            load back onto the pretrained model strictly
+            (:func:`~mmfas.models.utils.enable_trainable_checkpoint`); for
+            frozen-CLIP methods, whose full ViT-B/16 checkpoint would be
+            ~600 MB. Defaults to False.
+        init_cfg (dict, optional): Defaults to None.
     """
 
     def __init__(self, data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
+                 init_cfg: Optional[dict] = None,
+                 save_trainable_only: bool = False):
         if data_preprocessor is None:
             data_preprocessor = dict(type='FASDataPreprocessor')
         if isinstance(data_preprocessor, dict):
             data_preprocessor = MODELS.build(data_preprocessor)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
+        if save_trainable_only:
+            # the hooks read requires_grad when saving / loading, so
+            # submodules built after this point are covered
+            enable_trainable_checkpoint(self)
 
     def forward(self,
                 inputs: Union[torch.Tensor, List[torch.Tensor]],

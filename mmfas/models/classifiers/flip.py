@@ -31,14 +31,17 @@ class FLIPV(BaseFASClassifier):
         data_preprocessor (dict, optional): Defaults to
             ``FASDataPreprocessor`` (CLIP mean/std).
         init_cfg (dict, optional): Defaults to None.
+        **kwargs: :class:`BaseFASClassifier` options
+            (``save_trainable_only``).
     """
 
     def __init__(self, backbone: dict, head: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor, init_cfg)
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(data_preprocessor, init_cfg, **kwargs)
         self.backbone = _build(backbone)
-        head = dict(head or dict(type='FLIPVHead'))
+        head = dict(dict(type='FLIPVHead'), **(head or {}))
         head.setdefault('in_channels', self.backbone.vision_width)
         self.head = _build(head)
 
@@ -71,14 +74,17 @@ class FLIPIT(BaseFASClassifier):
         data_preprocessor (dict, optional): Defaults to
             ``FASDataPreprocessor``.
         init_cfg (dict, optional): Defaults to None.
+        **kwargs: :class:`BaseFASClassifier` options
+            (``save_trainable_only``).
     """
 
     def __init__(self, backbone: dict, templates: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(data_preprocessor, init_cfg)
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(data_preprocessor, init_cfg, **kwargs)
         self.backbone = _build(backbone)
-        templates = dict(templates or dict(type='TemplateBank'))
+        templates = dict(dict(type='TemplateBank'), **(templates or {}))
         templates.setdefault('tokenizer', self.backbone.tokenize)
         self.templates = _build(templates)
         if self.templates.num_classes != 2:
@@ -135,9 +141,11 @@ class FLIPMCL(FLIPIT):
                  num_drawn: int = 3,
                  loss_weights: Optional[Dict[str, float]] = None,
                  data_preprocessor: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None):
-        super().__init__(backbone, templates, data_preprocessor, init_cfg)
-        projector = dict(projector or dict(type='SimCLRProjector'))
+                 init_cfg: Optional[dict] = None,
+                 **kwargs):
+        super().__init__(backbone, templates, data_preprocessor, init_cfg,
+                         **kwargs)
+        projector = dict(dict(type='SimCLRProjector'), **(projector or {}))
         projector.setdefault('in_channels', self.backbone.embed_dim)
         self.projector = _build(projector)
         self.contrastive_loss = _build(

@@ -110,8 +110,9 @@ def placeholder_token_ids(tokenizer: Union[None, str, Tokenizer],
         LongTensor: (N, context_length).
 
     Raises:
-        ValueError: a text is too long to keep its EOT, or the placeholder
-            is not one token.
+        ValueError: a text fills the whole context (it was truncated, or
+            would be at exactly ``context_length - 2`` tokens), or the
+            placeholder is not one token.
     """
     tok = _get_tokenizer(tokenizer)
     prefix = ' '.join([placeholder] * n_ctx)
@@ -120,9 +121,12 @@ def placeholder_token_ids(tokenizer: Union[None, str, Tokenizer],
     if n_ctx and not bool((ids[:, 1:1 + n_ctx] == pid).all()):
         raise ValueError(f'placeholder {placeholder!r} is not a single token')
     eot = ids.argmax(dim=-1)
-    if bool((ids.gather(1, eot[:, None]) != ids.max()).any()) or bool(
-            (eot <= n_ctx).any()):
-        raise ValueError('prompt texts lost their EOT token (too long?)')
+    # open_clip truncates long texts and then writes EOT at the last position
+    too_long = [t for t, e in zip(texts, eot.tolist())
+                if e >= ids.shape[1] - 1 or e <= n_ctx]
+    if too_long:
+        raise ValueError(f'prompt texts too long for {ids.shape[1]} tokens '
+                         f'with {n_ctx} context tokens: {too_long[:3]}')
     return ids
 
 

@@ -1,0 +1,363 @@
+"""Tests of the synthetic multi-domain FAS demo dataset generator."""
+import importlib.util
+import json
+import os
+import os.path as osp
+from collections import Counter, defaultdict
+
+import cv2
+import numpy as np
+import pytest
+
+from mmfas.datasets.annotation import load_annotations
+from mmfas.datasets.demo_data import (DEMO_ATTACK_TYPES, DEMO_DOMAINS,
+                                      DOMAIN_SPECS, META_FILE, demo_settings,
+                                      is_demo_dataset_complete,
+                                      make_demo_dataset)
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+N_SUBJ = 6
+FPV = 2
+N_LIVE_VIDEOS = 2
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp('demo'))
+    summary = make_demo_dataset(root, num_subjects=N_SUBJ,
+                                frames_per_video=FPV,
+                                modalities=('rgb', 'depth', 'ir'), seed=0,
+                                num_workers=2)
+    records = {
+        d: load_annotations(osp.join(root, d, 'annotations', 'all.jsonl'),
+                            data_root=root, check_files=True)
+        for d in DEMO_DOMAINS
+    }
+    return root, summary, records
+
+
+def _crop(img, box):
+    x1, y1, x2, y2 = [int(round(v)) for v in box]
+    return img[y1:y2, x1:x2]
+
+
+def _auc(pos, neg):
+    """P(score(pos) > score(neg)), ties count half."""
+    pos, neg = np.asarray(pos)[:, None], np.asarray(neg)[None, :]
+    return float((pos > neg).mean() + 0.5 * (pos == neg).mean())
+
+
+def _jpeg_luma_qtable_mean(path):
+    """Mean of the first JPEG quantisation table (lower = higher quality)."""
+    data = open(path, 'rb').read()
+    i = data.index(b'\xff\xdb')
+    precision = data[i + 4] >> 4
+    assert precision == 0
+    return float(np.frombuffer(data[i + 5:i + 5 + 64], np.uint8).mean())
+
+
+# ---------------------------------------------------------------- format --
+def test_defaults_give_about_2000_rgb_frames():
+    s = demo_settings()
+    per_subject = (s['live_videos_per_subject'] + s['attack_videos_per_type']
+                   * len(s['attack_types'])) * s['frames_per_video']
+    total = len(s['domains']) * s['num_subjects'] * per_subject
+    assert total == 2000
+    assert s['modalities'] == ['rgb']
+    assert s['domains'] == list(DEMO_DOMAINS)
+    assert s['attack_types'] == ['print', 'replay', 'mask']
+
+
+def test_annotations_valid_and_complete(demo):
+    root, summary, records = demo
+    for dom, recs in records.items():
+        size = DOMAIN_SPECS[dom]['size']
+        for r in recs:
+            assert r['domain'] == dom
+            assert r['split'] in ('train', 'dev', 'test')
+            assert r['video_id'].startswith(dom + '/')
+            assert r['subject_id'].startswith(dom + '/s')
+            assert isinstance(r['frame'], int)
+            for m in ('rgb', 'depth', 'ir'):
+                assert not osp.isabs(r[m])
+                assert r[m].startswith(f'{dom}/frames/')
+                assert osp.isfile(osp.join(root, r[m]))
+            video = r['video_id'].split('/', 1)[1]
+            assert r['rgb'] == f'{dom}/frames/{video}/{r["frame"]:04d}.jpg'
+            assert r['depth'].endswith('_depth.png')
+            assert r['ir'].endswith('_ir.jpg')
+            x1, y1, x2, y2 = r['bbox']
+            assert 0 <= x1 < x2 <= size and 0 <= y1 < y2 <= size
+            # the face is a sizeable part of the frame
+            assert (x2 - x1) > 0.2 * size and (y2 - y1) > 0.25 * size
+            if r['label'] == 'live':
+                assert r['attack_type'] == 'none'
+            else:
+                assert r['attack_type'] in DEMO_ATTACK_TYPES
+    assert osp.isfile(osp.join(root, 'README.md'))
+    assert 'synthetic' in open(osp.join(root, 'README.md')).read().lower()
+    assert summary['ann_files'] == [
+        f'{d}/annotations/all.jsonl' for d in DEMO_DOMAINS
+    ]
+
+
+def test_counts_per_domain_split_label_attack(demo):
+    root, summary, records = demo
+    per_subject_videos = N_LIVE_VIDEOS + len(DEMO_ATTACK_TYPES)
+    for dom, recs in records.items():
+        assert len(recs) == N_SUBJ * per_subject_videos * FPV
+        labels = Counter(r['label'] for r in recs)
+        assert labels == {'live': N_SUBJ * N_LIVE_VIDEOS * FPV,
+                          'spoof': N_SUBJ * len(DEMO_ATTACK_TYPES) * FPV}
+        attacks = Counter(r['attack_type'] for r in recs)
+        assert attacks == {'none': N_SUBJ * N_LIVE_VIDEOS * FPV,
+                           'print': N_SUBJ * FPV, 'replay': N_SUBJ * FPV,
+                           'mask': N_SUBJ * FPV}
+        # each video: FPV frames 0..FPV-1, one label / attack / subject
+        videos = defaultdict(list)
+        for r in recs:
+            videos[r['video_id']].append(r)
+        assert len(videos) == N_SUBJ * per_subject_videos
+        for vid, rs in videos.items():
+            assert sorted(r['frame'] for r in rs) == list(range(FPV))
+            assert len({(r['label'], r['attack_type'], r['subject_id'],
+                         r['split']) for r in rs}) == 1
+        # subjects: disjoint splits, every split used, every subject has
+        # live and every attack type
+        split_of = {}
+        kinds = defaultdict(set)
+        for r in recs:
+            assert split_of.setdefault(r['subject_id'],
+                                       r['split']) == r['split']
+            kinds[r['subject_id']].add(r['attack_type'])
+        assert len(split_of) == N_SUBJ
+        assert set(split_of.values()) == {'train', 'dev', 'test'}
+        assert all(k == {'none', *DEMO_ATTACK_TYPES} for k in kinds.values())
+        # the summary agrees with the files
+        dsum = summary['domains'][dom]
+        assert dsum['frames'] == len(recs)
+        for sp, ss in dsum['splits'].items():
+            rs = [r for r in recs if r['split'] == sp]
+            assert ss['frames'] == len(rs)
+            assert ss['live'] == sum(r['label'] == 'live' for r in rs)
+            assert ss['spoof'] == sum(r['label'] == 'spoof' for r in rs)
+            assert ss['subjects'] == len({r['subject_id'] for r in rs})
+    assert summary['total_frames'] == 4 * N_SUBJ * per_subject_videos * FPV
+    # subject ids are unique over domains
+    subjects = [{r['subject_id'] for r in recs} for recs in records.values()]
+    assert len(set().union(*subjects)) == sum(len(s) for s in subjects)
+
+
+# ---------------------------------------------------------- determinism --
+def _tree_bytes(root):
+    out = {}
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            p = osp.join(dirpath, f)
+            out[osp.relpath(p, root)] = open(p, 'rb').read()
+    return out
+
+
+def test_same_seed_same_bytes_any_workers(tmp_path):
+    kw = dict(num_subjects=3, frames_per_video=1, domains=('DemoA', 'DemoD'),
+              modalities=('rgb', 'depth', 'ir'))
+    make_demo_dataset(str(tmp_path / 'a'), seed=7, num_workers=0, **kw)
+    make_demo_dataset(str(tmp_path / 'b'), seed=7, num_workers=2, **kw)
+    make_demo_dataset(str(tmp_path / 'c'), seed=8, num_workers=0, **kw)
+    a, b, c = (_tree_bytes(str(tmp_path / x)) for x in 'abc')
+    assert len(a) == 3 * 2 * 5 * 3 + 2 + 2  # images + 2 ann + README + meta
+    assert a == b
+    assert a.keys() == c.keys()
+    imgs = [k for k in a if k.endswith('.jpg')]
+    assert sum(a[k] != c[k] for k in imgs) == len(imgs)
+
+
+def test_regenerate_replaces_and_refuses_foreign(tmp_path):
+    out = str(tmp_path / 'demo')
+    make_demo_dataset(out, num_subjects=4, frames_per_video=1,
+                      domains=('DemoB', ))
+    assert is_demo_dataset_complete(out, num_subjects=4, frames_per_video=1,
+                                    domains=('DemoB', ))
+    assert not is_demo_dataset_complete(out, num_subjects=3,
+                                        frames_per_video=1,
+                                        domains=('DemoB', ))
+    # fewer subjects: stale frames of the bigger run must not remain
+    make_demo_dataset(out, num_subjects=3, frames_per_video=1,
+                      domains=('DemoB', ))
+    assert not osp.exists(osp.join(out, 'DemoB', 'frames', 's03_live_00'))
+    n_files = sum(len(f) for _, _, f in os.walk(osp.join(out, 'DemoB')))
+    assert n_files == 3 * 5 + 1
+    # a folder the generator did not write is never deleted
+    foreign = tmp_path / 'foreign'
+    (foreign / 'DemoB').mkdir(parents=True)
+    (foreign / 'DemoB' / 'precious.txt').write_text('x')
+    with pytest.raises(FileExistsError):
+        make_demo_dataset(str(foreign), num_subjects=3, domains=('DemoB', ))
+    assert (foreign / 'DemoB' / 'precious.txt').exists()
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(ValueError):
+        make_demo_dataset(str(tmp_path), modalities=('rgb', 'thermal'))
+    with pytest.raises(ValueError):
+        make_demo_dataset(str(tmp_path), num_subjects=2)
+    with pytest.raises(ValueError):
+        make_demo_dataset(str(tmp_path), attack_types=('cutout', ))
+    with pytest.raises(ValueError):
+        make_demo_dataset(str(tmp_path), domains=('DemoZ', ))
+
+
+# --------------------------------------------------------------- content --
+def test_depth_live_face_shaped_print_replay_flat(demo):
+    root, _, records = demo
+    for dom, recs in records.items():
+        for r in recs:
+            d = cv2.imread(osp.join(root, r['depth']), cv2.IMREAD_UNCHANGED)
+            assert d.ndim == 2 and d.dtype == np.uint8
+            c = _crop(d, r['bbox']).astype(np.float32)
+            h, w = c.shape
+            centre = c[h * 3 // 8:h * 5 // 8, w * 3 // 8:w * 5 // 8].mean()
+            corners = np.mean([c[:h // 6, :w // 6].mean(),
+                               c[:h // 6, -w // 6:].mean()])
+            if r['attack_type'] == 'none':
+                assert c.std() > 25, (r['depth'], c.std())
+                assert centre > corners + 30
+            elif r['attack_type'] in ('print', 'replay'):
+                assert c.std() < 5, (r['depth'], c.std())
+                assert c.mean() > 50  # a plane, not an empty map
+            else:  # mask: face-shaped shell (but smoother than a face)
+                assert c.std() > 15
+                assert centre > corners + 20
+
+
+def test_ir_screens_dark(demo):
+    root, _, records = demo
+    ir = defaultdict(list)
+    for recs in records.values():
+        for r in recs:
+            im = cv2.imread(osp.join(root, r['ir']), cv2.IMREAD_UNCHANGED)
+            assert im.ndim == 2
+            ir[r['attack_type']].append(_crop(im, r['bbox']).mean())
+    assert np.median(ir['replay']) < 0.5 * np.median(ir['none'])
+    assert _auc(ir['none'], ir['replay']) > 0.95
+
+
+def test_attacks_not_separable_by_mean_colour(demo):
+    """Attack cues must be texture / geometry, not the mean colour of the
+    face crop: every single mean-colour feature has a live-vs-attack AUC
+    near chance (per domain and pooled)."""
+    root, _, records = demo
+    pooled = defaultdict(list)  # attack type -> rows of (B, G, R, luma)
+    for dom, recs in records.items():
+        per_dom = defaultdict(list)
+        for r in recs:
+            im = cv2.imread(osp.join(root, r['rgb'])).astype(np.float32)
+            m = _crop(im, r['bbox']).reshape(-1, 3).mean(0)
+            per_dom[r['attack_type']].append([*m, m.mean()])
+        for t in DEMO_ATTACK_TYPES:
+            live, att = np.array(per_dom['none']), np.array(per_dom[t])
+            for k in range(4):
+                a = _auc(att[:, k], live[:, k])
+                assert 0.15 < a < 0.85, (dom, t, k, a)
+        for t, rows in per_dom.items():
+            pooled[t] += rows
+    for t in DEMO_ATTACK_TYPES:
+        live, att = np.array(pooled['none']), np.array(pooled[t])
+        for k in range(4):
+            a = _auc(att[:, k], live[:, k])
+            assert 0.3 < a < 0.7, (t, k, a)
+
+
+def test_attacks_differ_by_texture(demo):
+    """In the cleanest camera (DemoD) a simple texture statistic (relative
+    Laplacian energy of the face crop) separates masks (smooth) and replays
+    (pixel grid / moire) from live faces (pores)."""
+    root, _, records = demo
+    lap = defaultdict(list)
+    for r in records['DemoD']:
+        g = cv2.imread(osp.join(root, r['rgb']),
+                       cv2.IMREAD_GRAYSCALE).astype(np.float32)
+        c = _crop(g, r['bbox'])
+        lap[r['attack_type']].append(
+            np.abs(cv2.Laplacian(c, cv2.CV_32F)).mean() / (c.mean() + 1))
+    assert _auc(lap['mask'], lap['none']) < 0.2
+    assert _auc(lap['replay'], lap['none']) > 0.8
+
+
+def test_domains_differ(demo):
+    root, _, records = demo
+    stats = {}
+    for dom, recs in records.items():
+        live = [r for r in recs if r['label'] == 'live']
+        imgs = [cv2.imread(osp.join(root, r['rgb'])).astype(np.float32)
+                for r in live]
+        shapes = {im.shape for im in imgs}
+        size = DOMAIN_SPECS[dom]['size']
+        assert shapes == {(size, size, 3)}
+        bgr = np.array([im.reshape(-1, 3).mean(0) for im in imgs]).mean(0)
+        noise = np.mean([
+            np.median(np.abs(im.mean(2) -
+                             cv2.GaussianBlur(im.mean(2), (0, 0), 1.0)))
+            for im in imgs
+        ])
+        q = np.mean([_jpeg_luma_qtable_mean(osp.join(root, r['rgb']))
+                     for r in live[:5]])
+        stats[dom] = dict(size=size, rb=bgr[2] / bgr[0],
+                          g=2 * bgr[1] / (bgr[0] + bgr[2]), noise=noise, q=q)
+    # resolution
+    assert len({s['size'] for s in stats.values()}) == 4
+    # colour cast: DemoA warm, DemoB cool, DemoC green, DemoD neutral
+    assert stats['DemoA']['rb'] > stats['DemoD']['rb'] + 0.2
+    assert stats['DemoD']['rb'] > stats['DemoB']['rb'] + 0.2
+    assert stats['DemoC']['g'] > max(stats[d]['g']
+                                     for d in ('DemoA', 'DemoB', 'DemoD'))
+    # sensor noise: DemoA noisiest, DemoD cleanest
+    assert stats['DemoA']['noise'] > 1.5 * stats['DemoD']['noise']
+    assert stats['DemoA']['noise'] > stats['DemoB']['noise']
+    # JPEG quality: A (55) < C (72) < B (88) < D (95) -> quant tables shrink
+    qs = [stats[d]['q'] for d in ('DemoA', 'DemoC', 'DemoB', 'DemoD')]
+    assert qs == sorted(qs, reverse=True) and len(set(qs)) == 4
+
+
+# ------------------------------------------------------------------- CLI --
+def _load_cli():
+    path = osp.join(REPO, 'tools', 'misc', 'make_demo_data.py')
+    spec = importlib.util.spec_from_file_location('make_demo_data', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cli_idempotent(tmp_path, capsys):
+    cli = _load_cli()
+    out = str(tmp_path / 'demo')
+    args = ['--out', out, '--subjects', '3', '--frames-per-video', '1',
+            '--domains', 'DemoC', '--modalities', 'rgb', 'depth',
+            '--workers', '0']
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert 'SYNTHETIC' in text and 'DemoC' in text and 'total:' in text
+    meta = json.load(open(osp.join(out, META_FILE)))
+    assert meta['complete'] and meta['settings']['modalities'] == [
+        'rgb', 'depth'
+    ]
+    recs = load_annotations(osp.join(out, 'DemoC', 'annotations',
+                                     'all.jsonl'), data_root=out)
+    assert len(recs) == 3 * 5 and all('depth' in r for r in recs)
+    img = osp.join(out, recs[0]['rgb'])
+    stamp = (os.stat(img).st_mtime_ns, os.stat(osp.join(out,
+                                                         META_FILE)).st_mtime_ns)
+    # same settings: nothing is written
+    assert cli.main(args) == 0
+    assert 'up to date' in capsys.readouterr().out
+    assert (os.stat(img).st_mtime_ns,
+            os.stat(osp.join(out, META_FILE)).st_mtime_ns) == stamp
+    # --force regenerates (same bytes), other settings regenerate too
+    before = open(img, 'rb').read()
+    assert cli.main(args + ['--force']) == 0
+    assert 'up to date' not in capsys.readouterr().out
+    assert open(img, 'rb').read() == before
+    assert cli.main(args + ['--seed', '3']) == 0
+    assert 'up to date' not in capsys.readouterr().out
+    assert open(img, 'rb').read() != before
+    assert json.load(open(osp.join(out, META_FILE)))['settings']['seed'] == 3
