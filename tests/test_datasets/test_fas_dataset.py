@@ -253,3 +253,20 @@ def test_data_preprocessor_layouts():
     assert isinstance(views, list) and len(views) == 2
     with pytest.raises(ValueError, match='differ in shape'):
         pre(dict(inputs=[img, torch.zeros(3, 5, 5, dtype=torch.uint8)]))
+
+
+def test_mcl_three_view_pipeline_from_config(fas_root):
+    from mmengine.config import Config
+
+    from mmfas.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(osp.join(
+        osp.dirname(__file__), '..', '..', 'configs', '_base_', 'datasets',
+        'fas_pipelines.py'))
+    ds = FASDataset(ANN, data_root=str(fas_root),
+                    pipeline=cfg.mcl_train_pipeline)
+    out = ds[0]
+    views = out['inputs']
+    assert isinstance(views, list) and len(views) == 3
+    assert all(v.shape == (3, 224, 224) for v in views)
+    assert out['data_samples'].video_id == 'DA/v0'

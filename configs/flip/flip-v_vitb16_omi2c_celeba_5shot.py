@@ -1,0 +1,6 @@
+_base_ = [
+    '../_base_/models/flip-v_vitb16.py',
+    '../_base_/datasets/ocim_omi2c_celeba_5shot.py',
+    '../_base_/schedules/flip_adam_4k.py',
+    '../_base_/default_runtime.py',
+]
