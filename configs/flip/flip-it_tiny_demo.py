@@ -21,8 +21,14 @@ model = dict(backbone=dict(arch=tiny_clip, pretrained=None,
                            tokenizer='ViT-B-16'))
 
 # a randomly initialised model needs a much larger lr than fine-tuning CLIP
-optim_wrapper = dict(optimizer=dict(type='AdamW', lr=5e-4, weight_decay=0.05))
-train_cfg = dict(max_iters=300, val_interval=100)
+optim_wrapper = dict(optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0,
+         end=50),
+    dict(type='CosineAnnealingLR', by_epoch=False, begin=50, end=400,
+         eta_min=1e-5),
+]
+train_cfg = dict(max_iters=400, val_interval=100)
 default_hooks = dict(
     logger=dict(interval=20),
     checkpoint=dict(interval=100))

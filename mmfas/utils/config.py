@@ -31,20 +31,22 @@ def fix_dataloader_cfg(cfg: Config,
 
 
 def set_amp(cfg: Config) -> Config:
-    """Switch the optimizer wrapper to ``AmpOptimWrapper`` (bf16 on CPU,
-    dynamic loss scaling with fp16 on GPU)."""
+    """Turn on mixed precision: ``AmpOptimWrapper`` (fp16, dynamic loss
+    scaling) on GPUs, :class:`~mmfas.engine.BF16AmpOptimWrapper` (bfloat16
+    autocast) on machines without CUDA, where mmengine's wrapper refuses to
+    build."""
     import torch
     optim = cfg.get('optim_wrapper', None)
     if optim is None:
         raise KeyError('--amp needs an "optim_wrapper" in the config')
-    if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+    if optim.get('type', 'OptimWrapper') in ('AmpOptimWrapper',
+                                             'BF16AmpOptimWrapper'):
         return cfg
-    optim['type'] = 'AmpOptimWrapper'
     if torch.cuda.is_available():
+        optim['type'] = 'AmpOptimWrapper'
         optim.setdefault('loss_scale', 'dynamic')
     else:
-        # fp16 autocast is not supported on CPU; bf16 needs no loss scaling
-        optim.setdefault('dtype', 'bfloat16')
+        optim['type'] = 'BF16AmpOptimWrapper'
     return cfg
 
 

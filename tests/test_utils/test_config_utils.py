@@ -20,8 +20,7 @@ def test_persistent_workers_fixed_for_zero_workers():
 def test_set_amp_cpu():
     cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper')))
     set_amp(cfg)
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.optim_wrapper.type == 'BF16AmpOptimWrapper'
     with pytest.raises(KeyError, match='optim_wrapper'):
         set_amp(Config(dict()))
 
@@ -36,3 +35,20 @@ def test_prepare_launcher_cpu(monkeypatch):
         prepare_launcher(cfg, 'pytorch')
     assert cfg.env_cfg.dist_cfg.backend == 'gloo'
     assert cfg.model_wrapper_cfg.device_ids is None
+
+
+def test_bf16_wrapper_autocasts_on_cpu():
+    import torch
+
+    from mmfas.registry import OPTIM_WRAPPERS
+    from mmfas.utils import register_all_modules
+    register_all_modules()
+    model = torch.nn.Linear(4, 2)
+    wrapper = OPTIM_WRAPPERS.build(dict(
+        type='BF16AmpOptimWrapper',
+        optimizer=torch.optim.SGD(model.parameters(), lr=0.1)))
+    with wrapper.optim_context(model):
+        out = model(torch.randn(3, 4))
+    assert out.dtype == torch.bfloat16
+    wrapper.update_params(out.float().sum())
+    assert model.weight.dtype == torch.float32

@@ -131,7 +131,10 @@ class ConvertOptions:
                 name = 'mtcnn' if mtcnn_available() else 'haar'
             return dict(type=name, **self.detector_kwargs)
         if isinstance(det, dict):
-            return {**det, **self.detector_kwargs}
+            spec = {**det, **self.detector_kwargs}
+            if str(spec.get('type', '')).lower() == 'auto':
+                spec['type'] = 'mtcnn' if mtcnn_available() else 'haar'
+            return spec
         return det
 
     def fingerprint(self) -> dict:
@@ -576,6 +579,26 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
         # 2) fallbacks for frames without a face
         missing = [p for p in pos if p not in source_of] \
             if opts.crop != 'full' else []
+        detected = {p: boxes[p] for p in pos if source_of.get(p) == 'detector'}
+        near_cache: Dict[int, Optional[FaceBox]] = {}
+
+        def neighbours(p):
+            near = []
+            for k in range(1, opts.neighbour_window + 1):
+                near += [p - k, p + k]  # nearest first, earlier first
+            return [q for q in near if 0 <= q < total]
+
+        if missing and det is not None and opts.neighbour_window > 0 \
+                and 'neighbour' in opts.fallbacks:
+            # one decoding pass for every neighbour not sampled already
+            want = sorted({q for p in missing for q in neighbours(p)
+                           if q not in frames})
+            extra = src.read(want) if want else {}
+            _apply_rotation(extra, rot)
+            for q, fr in extra.items():
+                near_cache[q] = _detect_rgb(det, fr)
+            for q in pos:  # sampled frames: their detector result
+                near_cache[q] = detected.get(q)
         for p in missing:
             for fb in opts.fallbacks:
                 if fb == 'provided':
@@ -583,20 +606,9 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
                     if b is not None:
                         boxes[p], source_of[p] = b, 'provided'
                         break
-                elif fb == 'neighbour' and det is not None \
-                        and opts.neighbour_window > 0:
-                    near = []
-                    for k in range(1, opts.neighbour_window + 1):
-                        near += [p - k, p + k]
-                    near = [q for q in near if 0 <= q < src.count()]
-                    nf = src.read(near)
-                    _apply_rotation(nf, rot)
-                    hit = None
-                    for q in near:  # nearest first, earlier first
-                        if q in nf:
-                            hit = _detect_rgb(det, nf[q])
-                            if hit is not None:
-                                break
+                elif fb == 'neighbour' and near_cache:
+                    hit = next((near_cache[q] for q in neighbours(p)
+                                if near_cache.get(q) is not None), None)
                     if hit is not None:
                         boxes[p], source_of[p] = hit, 'neighbour'
                         break
@@ -625,7 +637,7 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
         os.makedirs(vdir, exist_ok=True)
         import cv2
         params = [cv2.IMWRITE_JPEG_QUALITY, int(opts.jpeg_quality)]
-        records = []
+        records, geos = [], []
         for p in pos:
             how = source_of.get(p, 'full')
             if how == 'skip':
@@ -659,12 +671,12 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
                     bbox = box.as_list()
                 else:
                     bbox = box_in_region(box, region, opts.size)
-            extra = dict(job.meta)
-            extra.update(face_source=how, frame_total=int(total))
+            geo = dict(paths, frame=int(num), bbox=bbox, face_source=how,
+                       frame_total=int(total))
             if rot:
-                extra['rotation'] = rot
-            records.append(make_record(frame=int(num), bbox=bbox, **paths,
-                                       **extra))
+                geo['rotation'] = rot
+            geos.append(geo)
+            records.append(build_record(job.meta, geo))
         if not records:
             raise IOError('every sampled frame was skipped (no face)')
         stats = dict(frames=len(records),
@@ -677,8 +689,8 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
         res.update(status='done', records=records, stats=stats)
         _write_json(osp.join(vdir, MARKER),
                     dict(fingerprint=_fp_hash(opts), name=job.name,
-                         records=records, stats=stats,
-                         no_face=res['no_face'], rotated=res['rotated']))
+                         frames=geos, stats=stats, no_face=res['no_face'],
+                         rotated=res['rotated']))
     except Exception as e:  # reported in the summary, never silent
         res['error'] = f'{type(e).__name__}: {e}'
         if osp.isdir(vdir):
@@ -707,10 +719,24 @@ def _fp_hash(opts: ConvertOptions) -> str:
     return hashlib.sha1(s.encode()).hexdigest()[:16]
 
 
+def build_record(meta: dict, geo: dict) -> dict:
+    """A record from a job's metadata and one written frame's geometry
+    (paths, frame, bbox, face_source, frame_total, rotation); the same call
+    builds fresh and resumed records, so both come out identical."""
+    geo = dict(geo)
+    paths = {m: geo.pop(m) for m in ('rgb', 'depth', 'ir') if m in geo}
+    frame, bbox = geo.pop('frame'), geo.pop('bbox', None)
+    extra = dict(meta)
+    extra.update(geo)
+    return make_record(frame=frame, bbox=bbox, **paths, **extra)
+
+
 def load_complete(out_root: str, domain: str, job: VideoJob,
                   fp: str) -> Optional[dict]:
-    """The finished result of ``job`` when its marker matches ``fp``, the
-    job's metadata is unchanged and every image is on disk; else None."""
+    """The finished result of ``job`` when its marker matches ``fp`` and
+    every image is on disk; else None. The records are rebuilt from the job's
+    current metadata, so a changed label list (e.g. OULU protocol files added
+    later) updates ``all.jsonl`` without decoding the video again."""
     marker = osp.join(out_root, domain, 'frames', job.name, MARKER)
     if not osp.isfile(marker):
         return None
@@ -719,17 +745,19 @@ def load_complete(out_root: str, domain: str, job: VideoJob,
             done = json.load(f)
     except (OSError, ValueError):
         return None
-    if done.get('fingerprint') != fp or not done.get('records'):
+    if done.get('fingerprint') != fp or not done.get('frames'):
         return None
-    for rec in done['records']:
-        for k, v in job.meta.items():
-            if rec.get(k) != v:
-                return None
+    for geo in done['frames']:
         for m in ('rgb', 'depth', 'ir'):
-            if m in rec and not osp.isfile(osp.join(out_root, rec[m])):
+            if m in geo and not osp.isfile(osp.join(out_root, geo[m])):
                 return None
+    meta = json.loads(json.dumps(job.meta))
+    try:
+        records = [build_record(meta, g) for g in done['frames']]
+    except Exception:  # a marker from another version: redo the video
+        return None
     return dict(name=job.name, src_path=job.src_path, status='skipped',
-                records=done['records'], stats=done.get('stats', {}),
+                records=records, stats=done.get('stats', {}),
                 no_face=done.get('no_face', []), error=None,
                 rotated=done.get('rotated', False))
 
@@ -813,10 +841,9 @@ def run_conversion(jobs: Sequence[VideoJob],
             for r in _progress(it, len(todo), domain, progress):
                 results.append(r)
         else:
-            method = start_method or ('fork' if 'fork' in
-                                      mp.get_all_start_methods() else
-                                      'spawn')
-            ctx = mp.get_context(method)
+            # spawn, not fork: a forked child can deadlock on locks that
+            # OpenCV / OpenMP threads of the parent held (seen in testing)
+            ctx = mp.get_context(start_method or 'spawn')
             with ctx.Pool(min(workers, len(todo)), initializer=_init_worker,
                           initargs=(spec, opts, out_root, domain)) as pool:
                 it = pool.imap_unordered(_worker_run, todo, chunksize=1)
@@ -937,8 +964,10 @@ def add_common_args(parser, crop='face', detector='auto'):
                    help='convert only the first N videos (by name; a '
                    'quick check)')
     r.add_argument('--no-progress', action='store_true')
-    r.add_argument('--start-method', choices=('fork', 'spawn',
-                                              'forkserver'), default=None)
+    r.add_argument('--start-method', choices=('spawn', 'forkserver',
+                                              'fork'), default=None,
+                   help='multiprocessing start method (default spawn; fork '
+                   'can deadlock with OpenCV threads)')
     return parser
 
 
@@ -1134,6 +1163,7 @@ __all__ = [
     'crop_region', 'box_in_region', 'add_common_args', 'options_from_args',
     'run_cli', 'format_summary', 'find_files', 'read_id_list',
     'split_counts', 'to_bgr_uint8', 'read_image', 'find_dir', 'find_file',
+    'build_record', 'load_complete',
     'resolve_listed', 'paired_frames', 'modality_dirs', 'FALLBACKS',
     'CROPS'
 ]

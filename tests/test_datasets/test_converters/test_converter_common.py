@@ -178,6 +178,17 @@ def test_run_resume_idempotent_and_summary(tmp_path, h, stub):
     s3 = run_conversion(jobs, src, out, 'X', opts, progress=False)
     assert s3['videos_converted'] == 1 and s3['videos_resumed'] == 2
     assert open(ann, 'rb').read() == first
+    # changed metadata (e.g. official lists added): records rebuilt from
+    # the markers without decoding again
+    for j in jobs:
+        j.meta['split'] = 'test'
+        j.meta['extra_field'] = {'a': 1}
+    s3b = run_conversion(jobs, src, out, 'X', opts, progress=False)
+    assert s3b['videos_resumed'] == 3
+    recs2 = load_annotations(ann, data_root=out)
+    assert {r['split'] for r in recs2} == {'test'}
+    assert recs2[0]['extra_field'] == {'a': 1}
+    assert [r['bbox'] for r in recs2] == [r['bbox'] for r in recs]
     s4 = run_conversion(jobs, src, out, 'X',
                         ConvertOptions(detector='haar', size=48),
                         progress=False)

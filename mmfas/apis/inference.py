@@ -1,0 +1,320 @@
+"""Single-image / small-batch inference for mmfas models.
+
+Example::
+
+    from mmfas.apis import inference_model, init_model
+
+    model = init_model('configs/flip/flip-it_vitb16_oci2m.py',
+                       'deploy.pth', device='cpu')
+    inference_model(model, 'face.jpg')
+    # {'live_score': 0.93, 'pred_label': 'live', 'threshold': 0.41}
+
+``live_score`` is P(live) = ``softmax(logits)[1]`` (class order
+``[spoof, live]``), the score :class:`~mmfas.evaluation.FASMetric` reads. The
+decision threshold comes from the checkpoint (``meta['fas_threshold']``,
+written by ``tools/misc/export_deploy_checkpoint.py``) or from
+``inference_model(..., threshold=...)``; with neither, ``pred_label`` is the
+argmax (``threshold`` None). A sample is live when ``live_score >=
+threshold`` (FASMetric's rule).
+"""
+import copy
+import os.path as osp
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+
+from mmfas.utils import register_all_modules, safe_torch_load
+
+__all__ = ['init_model', 'inference_model', 'get_test_pipeline_cfg']
+
+ImageType = Union[str, Path, np.ndarray, Dict[str, Union[str, Path]]]
+CLASS_NAMES = ('spoof', 'live')
+#: transforms that read files; bypassed when arrays are given
+LOADING_TRANSFORMS = ('LoadFASImages', 'LoadImageFromFile')
+
+
+def _load_config(config, cfg_options=None) -> Config:
+    if isinstance(config, (str, Path)):
+        cfg = Config.fromfile(str(config))
+    elif isinstance(config, Config):
+        cfg = copy.deepcopy(config)
+    else:
+        raise TypeError('config must be a file path or a Config, got '
+                        f'{type(config).__name__}')
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if cfg.get('model') is None:
+        raise KeyError(f'the config {getattr(cfg, "filename", "")} has no '
+                       '"model"')
+    return cfg
+
+
+def _split_checkpoint(ckpt, path) -> tuple:
+    if not isinstance(ckpt, dict):
+        raise TypeError(f'{path}: expected a dict checkpoint, got '
+                        f'{type(ckpt).__name__}')
+    if 'state_dict' in ckpt:
+        state, meta = ckpt['state_dict'], ckpt.get('meta') or {}
+    else:  # a bare state dict
+        state, meta = ckpt, {}
+    state = {(k[len('module.'):] if k.startswith('module.') else k): v
+             for k, v in state.items()}
+    return state, meta
+
+
+def init_model(config: Union[str, Path, Config],
+               checkpoint: Optional[str] = None,
+               device: Union[str, torch.device] = 'cpu',
+               cfg_options: Optional[dict] = None) -> torch.nn.Module:
+    """Build a model from a config and load a checkpoint.
+
+    The config's ``default_scope`` (``'mmfas'`` for every mmfas config) is
+    made the current scope; mmfas modules are registered.
+
+    A complete checkpoint supplies every weight, so the backbone's
+    ``pretrained`` weights are not loaded (no download). A checkpoint saved
+    with :class:`~mmfas.engine.hooks.TrainableCheckpointHook` (frozen weights
+    dropped, ``meta['frozen_keys_dropped']``) keeps the config's pretrained
+    CLIP and fills in the trained part.
+
+    Args:
+        config (str | Path | Config): Config file or object.
+        checkpoint (str, optional): Checkpoint path (loaded with
+            :func:`~mmfas.utils.safe_torch_load`). None keeps the weights the
+            model is built with.
+        device (str | torch.device): Defaults to ``'cpu'``.
+        cfg_options (dict, optional): Overrides merged into the config.
+
+    Returns:
+        nn.Module: The model in eval mode, with ``cfg``, ``checkpoint_meta``
+        and ``fas_threshold`` (``meta['fas_threshold']`` or None) attached.
+    """
+    register_all_modules(init_default_scope=False)
+    cfg = _load_config(config, cfg_options)
+    scope = cfg.get('default_scope', 'mmfas')
+    if scope is not None:
+        init_default_scope(scope)
+
+    state, meta, dropped = None, {}, set()
+    if checkpoint is not None:
+        checkpoint = str(checkpoint)
+        if not osp.isfile(checkpoint):
+            raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+        state, meta = _split_checkpoint(
+            safe_torch_load(checkpoint, map_location='cpu'), checkpoint)
+        dropped = set(meta.get('frozen_keys_dropped') or ())
+        backbone = cfg.model.get('backbone')
+        if not dropped and isinstance(backbone, dict) and \
+                backbone.get('pretrained') is not None:
+            backbone['pretrained'] = None
+
+    from mmfas.registry import MODELS
+    model = MODELS.build(cfg.model)
+    if state is not None:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        missing = [k for k in missing if k not in dropped]
+        if missing or unexpected:
+            raise RuntimeError(
+                f'checkpoint {checkpoint} does not match the model built from '
+                f'the config: {len(missing)} missing keys (e.g. '
+                f'{missing[:5]}), {len(unexpected)} unexpected keys (e.g. '
+                f'{unexpected[:5]})')
+    model.cfg = cfg
+    model.checkpoint_meta = dict(meta)
+    thr = meta.get('fas_threshold')
+    model.fas_threshold = None if thr is None else float(thr)
+    model.to(device)
+    model.eval()
+    return model
+
+
+# ------------------------------------------------------------ pipeline
+def _dataset_pipeline(dataset) -> Optional[list]:
+    if not isinstance(dataset, dict):
+        return None
+    if dataset.get('pipeline') is not None:
+        return list(dataset['pipeline'])
+    subs = dataset.get('datasets')
+    if isinstance(subs, (list, tuple)) and subs:
+        # a ConcatDataset of source val + target test: the test part's
+        tests = [d for d in subs
+                 if isinstance(d, dict) and d.get('eval_role') == 'test']
+        for d in (tests or list(subs))[::-1]:
+            p = _dataset_pipeline(d)
+            if p is not None:
+                return p
+    if isinstance(dataset.get('dataset'), dict):  # wrappers
+        return _dataset_pipeline(dataset['dataset'])
+    return None
+
+
+def get_test_pipeline_cfg(cfg: Config) -> List[dict]:
+    """The test pipeline of a config: the test dataloader's dataset pipeline
+    (the target-test part of a ConcatDataset), else ``cfg.test_pipeline``,
+    else the val dataloader's."""
+    for key in ('test_dataloader', 'val_dataloader'):
+        loader = cfg.get(key)
+        if isinstance(loader, dict):
+            p = _dataset_pipeline(loader.get('dataset'))
+            if p:
+                return copy.deepcopy(p)
+        if key == 'test_dataloader' and cfg.get('test_pipeline'):
+            return copy.deepcopy(list(cfg.test_pipeline))
+    raise KeyError('the config has no test pipeline (test_dataloader.dataset'
+                   '.pipeline or test_pipeline)')
+
+
+def _pipelines(model):
+    cached = getattr(model, '_fas_inference_pipelines', None)
+    if cached is not None:
+        return cached
+    cfg = getattr(model, 'cfg', None)
+    if cfg is None:
+        raise AttributeError('the model has no .cfg; build it with '
+                             'mmfas.apis.init_model')
+    scope = cfg.get('default_scope', 'mmfas')
+    if scope is not None:
+        init_default_scope(scope)
+    steps = get_test_pipeline_cfg(cfg)
+    if not steps or steps[0].get('type') not in LOADING_TRANSFORMS:
+        raise ValueError('the test pipeline does not start with '
+                         f'LoadFASImages: {steps[:1]}')
+    from_file = Compose(steps)
+    from_array = Compose(steps[1:])
+    model._fas_inference_pipelines = (from_file, from_array)
+    return from_file, from_array
+
+
+def _prepare(image, pipelines, bbox=None) -> dict:
+    from_file, from_array = pipelines
+    extra = {}
+    if bbox is not None:
+        box = np.asarray(bbox, dtype=np.float32).reshape(-1)
+        if box.size != 4:
+            raise ValueError('inference_model: a face box is [x1, y1, x2, '
+                             f'y2], got {bbox}')
+        extra['face_bbox'] = box
+    if isinstance(image, (str, Path)):
+        path = str(image)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'inference_model: image not found: '
+                                    f'{path}')
+        return from_file(dict(img_paths={'rgb': path}, img_path=path,
+                              **extra))
+    if isinstance(image, dict):  # paired modalities {modality: path}
+        paths = {m: str(p) for m, p in image.items()}
+        for p in paths.values():
+            if not osp.isfile(p):
+                raise FileNotFoundError(
+                    f'inference_model: image not found: {p}')
+        return from_file(
+            dict(img_paths=paths, img_path=next(iter(paths.values())),
+                 **extra))
+    if isinstance(image, np.ndarray):
+        img = image
+        if img.ndim == 2:
+            img = np.repeat(img[..., None], 3, axis=-1)
+        if img.ndim != 3 or img.shape[-1] % 3:
+            raise ValueError('inference_model: arrays must be BGR images of '
+                             'shape (H, W, 3) (or (H, W, 3 * M) for paired '
+                             f'modalities), got {image.shape}')
+        img = np.ascontiguousarray(img)
+        mods = ['rgb'] if img.shape[-1] == 3 else [
+            f'm{i}' for i in range(img.shape[-1] // 3)]
+        return from_array(
+            dict(img=img, img_shape=img.shape[:2], ori_shape=img.shape[:2],
+                 modalities=mods, img_path=None, **extra))
+    raise TypeError('inference_model: an image is a path, a {modality: path}'
+                    ' dict or a BGR numpy array, got '
+                    f'{type(image).__name__}')
+
+
+def inference_model(model: torch.nn.Module,
+                    images: Union[ImageType, Sequence[ImageType]],
+                    threshold: Optional[float] = None,
+                    batch_size: int = 16,
+                    face_bboxes=None) -> Union[dict, List[dict]]:
+    """Liveness of one image or a list of images.
+
+    Each image runs through the config's test pipeline (file loading is
+    bypassed for arrays); images are batched by ``batch_size``. Only the
+    image (and an optional face box) is known, none of the dataset's
+    annotation fields: without a box the pipeline's ``FaceCrop`` (policy
+    ``missing='ignore'``) treats the image as the face crop, as the
+    converters write them.
+
+    Args:
+        model (nn.Module): From :func:`init_model`.
+        images: An image path, a BGR ``uint8`` array (H, W, 3), a
+            ``{modality: path}`` dict for paired-modality models, or a
+            list / tuple of them.
+        threshold (float, optional): Decision threshold on ``live_score``,
+            used when the checkpoint carries none
+            (``meta['fas_threshold']``). The checkpoint's threshold is the
+            deployed operating point and wins; a different value here is
+            ignored with a warning.
+        batch_size (int): Defaults to 16.
+        face_bboxes (optional): ``[x1, y1, x2, y2]`` face box in pixels
+            for the pipeline's ``FaceCrop`` (one box for a single image, a
+            list with one box or None per image for a list). Defaults to
+            None: the images are face crops.
+
+    Returns:
+        dict | list[dict]: Per image ``{'live_score': float, 'pred_label':
+        'live' | 'spoof', 'threshold': float | None}``; a list for a
+        list / tuple input.
+
+    Raises:
+        FileNotFoundError: An image path does not exist (named).
+    """
+    single = not isinstance(images, (list, tuple))
+    items = [images] if single else list(images)
+    meta_thr = getattr(model, 'fas_threshold', None)
+    if meta_thr is not None:
+        if threshold is not None and float(threshold) != float(meta_thr):
+            warnings.warn(
+                f'inference_model: threshold={threshold} ignored; the '
+                f'checkpoint fixes the threshold at {meta_thr} '
+                "(meta['fas_threshold'])")
+        thr = float(meta_thr)
+    else:
+        thr = None if threshold is None else float(threshold)
+
+    if face_bboxes is None:
+        boxes = [None] * len(items)
+    elif single:
+        boxes = [face_bboxes]
+    else:
+        boxes = list(face_bboxes)
+        if len(boxes) != len(items):
+            raise ValueError(f'inference_model: {len(boxes)} face boxes for '
+                             f'{len(items)} images')
+    pipelines = _pipelines(model)
+    # validate all inputs (missing files) before running the model
+    prepared = [_prepare(img, pipelines, box)
+                for img, box in zip(items, boxes)]
+    results = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(prepared), max(1, batch_size)):
+                batch = pseudo_collate(prepared[i:i + batch_size])
+                for sample in model.test_step(batch):
+                    score = float(sample.pred_score[1])
+                    if thr is None:
+                        label = CLASS_NAMES[int(sample.pred_label)]
+                    else:
+                        label = 'live' if score >= thr else 'spoof'
+                    results.append(dict(live_score=score, pred_label=label,
+                                        threshold=thr))
+    finally:
+        model.train(was_training)
+    return results[0] if single else results
+
