@@ -12,9 +12,10 @@ from mmfas.datasets import (AnnotationError, FASDataset, load_annotations,
 from mmfas.datasets.samplers import DomainClassBalancedSampler
 
 
-def _write_img(path, value, size=(20, 24)):
+def _write_img(path, value, size=(20, 24), marker=True):
     img = np.full((size[0], size[1], 3), value, np.uint8)
-    img[0, 0] = (10, 20, 30)  # a BGR marker to check channel order
+    if marker:
+        img[0, 0] = (10, 20, 30)
     cv2.imwrite(path, img)
 
 
@@ -34,7 +35,8 @@ def fas_root(tmp_path):
                 rgb = f'{d}/frames/v{v}/{f:04d}.png'
                 dep = f'{d}/frames/v{v}/{f:04d}_depth.png'
                 _write_img(str(tmp_path / rgb), 50 + v * 10 + f)
-                _write_img(str(tmp_path / dep), 200 if label == 'live' else 0)
+                _write_img(str(tmp_path / dep), 200 if label == 'live' else 0,
+                           marker=False)
                 recs.append(make_record(
                     label, attack, f'{d}/v{v}', f'{d}/s{v % 2}', d, split,
                     rgb=rgb, depth=dep, frame=f * 5, bbox=[2, 2, 18, 16]))

@@ -1,4 +1,5 @@
-"""Convert CASIA-FASD to face crops + annotations (see docs/data_preparation.md).
+"""Convert CASIA-FASD to face crops + annotations (see
+docs/data_preparation.md).
 
 Usage: python tools/dataset_converters/casia.py SRC OUT [options]; --help lists
 the options. The work is done by mmfas.datasets.converters.casia.

@@ -1,4 +1,5 @@
-"""Convert CASIA-SURF CeFA to face crops + annotations (see docs/data_preparation.md).
+"""Convert CASIA-SURF CeFA to face crops + annotations (see
+docs/data_preparation.md).
 
 Usage: python tools/dataset_converters/cefa.py SRC OUT [options]; --help lists
 the options. The work is done by mmfas.datasets.converters.cefa.

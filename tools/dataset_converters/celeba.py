@@ -1,7 +1,8 @@
-"""Convert CelebA-Spoof to face crops + annotations (see docs/data_preparation.md).
+"""Convert CelebA-Spoof to face crops + annotations (see
+docs/data_preparation.md).
 
-Usage: python tools/dataset_converters/celeba.py SRC OUT [options]; --help lists
-the options. The work is done by mmfas.datasets.converters.celeba.
+Usage: python tools/dataset_converters/celeba.py SRC OUT [options];
+--help lists the options. The work is done by mmfas.datasets.converters.celeba.
 """
 from mmfas.datasets.converters.celeba import main
 

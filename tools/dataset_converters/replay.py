@@ -1,7 +1,8 @@
-"""Convert Idiap Replay-Attack to face crops + annotations (see docs/data_preparation.md).
+"""Convert Idiap Replay-Attack to face crops + annotations (see
+docs/data_preparation.md).
 
-Usage: python tools/dataset_converters/replay.py SRC OUT [options]; --help lists
-the options. The work is done by mmfas.datasets.converters.replay.
+Usage: python tools/dataset_converters/replay.py SRC OUT [options];
+--help lists the options. The work is done by mmfas.datasets.converters.replay.
 """
 from mmfas.datasets.converters.replay import main
 

@@ -82,11 +82,15 @@ def write(name, sources, target, legacy=False, kshot=0, celeba=False,
     sources = list(sources) + (['CELEBA'] if celeba else [])
     test_split = ['train', 'test'] if legacy else 'test'
     train_ann = 'sources + [target]' if kshot else 'sources'
-    pool = f"dict(k={kshot}, seed=0, domains=[target], split={test_split!r}"
+    # k-shot target videos: the legacy form draws them from the tested
+    # videos and removes them from the test set; the clean form draws them
+    # from the target's train split, so the official test split stays whole.
+    pool_split = test_split if legacy else 'train'
+    pool = f"dict(k={kshot}, seed=0, domains=[target], split={pool_split!r}"
     train_kshot = (f"\n        kshot={pool}, keep='selected'),"
                    if kshot else '')
     test_kshot = (f"\n                kshot={pool}, keep='rest'),"
-                  if kshot else '')
+                  if kshot and legacy else '')
     policy = 'test_eer' if legacy else 'val'
     policy_text = ('LEGACY test_eer (threshold at the target test EER, as '
                    'published tables); every target video of the train + '

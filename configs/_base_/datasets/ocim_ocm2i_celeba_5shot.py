@@ -21,7 +21,7 @@ train_dataloader = dict(
         ann_file=[f'{d}/annotations/all.jsonl' for d in sources + [target]],
         split='train',
         frames_per_video=2,
-        kshot=dict(k=5, seed=0, domains=[target], split='test', keep='selected'),
+        kshot=dict(k=5, seed=0, domains=[target], split='train', keep='selected'),
         pipeline={{_base_.train_pipeline}}))
 
 # Source-domain validation split: checkpoint selection and the 'val'
@@ -56,7 +56,6 @@ test_dataloader = dict(
                 split='test',
                 frames_per_video=2,
                 eval_role='test',
-                kshot=dict(k=5, seed=0, domains=[target], split='test', keep='rest'),
                 pipeline={{_base_.test_pipeline}}),
         ]))
 

@@ -2,7 +2,8 @@
 
 Raw layout (as distributed; the frames are already face crops)::
 
-    <src>/[CASIA_CeFA/Ethnicity/]<AF|CA|EA>/<Race>-<ID>[-<IdCard>]/<R>_<ID>_<Dev>_<Sess>_<PAI>/{color|profile,depth,ir}/<nnnn>.jpg
+    <src>/[CASIA_CeFA/Ethnicity/]<AF|CA|EA>/<Race>-<ID>[-<IdCard>]/
+        <R>_<ID>_<Dev>_<Sess>_<PAI>/{color|profile,depth,ir}/<nnnn>.jpg
     <src>/.../CASIA_CeFA@p<k>_video_{train,dev,test}.txt   (official lists)
 
 Folder name ``Race_ID_AcqDevice_Session_PAI``: race 1 AF, 2 CA, 3 EA; subject

@@ -3,7 +3,8 @@
 Raw layout (as distributed)::
 
     <src>/scene01/real/real_client<ID>_<android|laptop>_SD_scene01.<mp4|mov>
-    <src>/scene01/attack/attack_client<ID>_<android|laptop>_SD_<ipad_video|iphone_video|printed_photo>_scene01.<mp4|mov>
+    <src>/scene01/attack/attack_client<ID>_<android|laptop>_SD_<attack>_
+        scene01.<mp4|mov>   (<attack>: ipad_video, iphone_video, printed_photo)
     <src>/train_sub_list.txt    client ids of the train split (15)
     <src>/test_sub_list.txt     client ids of the test split (20)
 

@@ -2,7 +2,7 @@
 
 Raw layout (as distributed)::
 
-    <src>/Train_files/<phone>_<session>_<user>_<file>.avi  (+ .txt eye positions)
+    <src>/Train_files/<phone>_<session>_<user>_<file>.avi  (+ eye pos. .txt)
     <src>/Dev_files/...      users 21-35
     <src>/Test_files/...     users 36-55          (train: users 01-20)
     <src>/Protocols/Protocol_1/{Train,Dev,Test}.txt        (optional)

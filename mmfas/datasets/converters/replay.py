@@ -2,9 +2,11 @@
 
 Raw layout (as distributed)::
 
-    <src>/{train,devel,test}/real/client<ID>_session<NN>_webcam_authenticate_<light>_<n>.mov
-    <src>/{train,devel,test}/attack/{fixed,hand}/attack_<device>_client<ID>_session<NN>_<sdevice>_<stype>_<light>.mov
-    <src>/enroll/{train,devel,test}/*.mov      (excluded unless --include-enroll)
+    <src>/{train,devel,test}/real/
+        client<ID>_session<NN>_webcam_authenticate_<light>_<n>.mov
+    <src>/{train,devel,test}/attack/{fixed,hand}/
+        attack_<device>_client<ID>_session<NN>_<sdevice>_<stype>_<light>.mov
+    <src>/enroll/{train,devel,test}/*.mov   (left out unless --include-enroll)
 
 ``device`` print -> attack type ``print``; ``mobile`` / ``highdef`` (a photo
 or a video shown on a screen) -> ``replay``. 50 clients (15 train, 15 devel,

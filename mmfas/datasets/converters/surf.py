@@ -2,7 +2,8 @@
 
 Raw layout (as distributed; the frames are already face crops)::
 
-    <src>/Training/{real_part,fake_part}/CLKJ_<XX><NNNN>/<capture>.rssdk/{color,depth,ir}/<n>.jpg
+    <src>/Training/{real_part,fake_part}/CLKJ_<XX><NNNN>/<capture>.rssdk/
+        {color,depth,ir}/<n>.jpg
     <src>/Val/...    <src>/Testing/...          (full release: same layout)
 
 and one of these official list sets (searched under ``<src>``):
@@ -31,9 +32,8 @@ import re
 from collections import OrderedDict
 from typing import Dict, List, Optional, Tuple
 
-from .common import (VideoJob, add_common_args, find_file, modality_dirs,
-                     paired_frames, resolve_listed, run_cli, safe_name,
-                     split_counts)
+from .common import (VideoJob, add_common_args, modality_dirs, paired_frames,
+                     resolve_listed, run_cli, safe_name, split_counts)
 
 logger = logging.getLogger('mmfas.converters')
 
@@ -209,9 +209,9 @@ def collect_jobs(src: str, list_style: str = 'auto'
                     dirs[:] = []
     else:
         raise ValueError(f'unknown list style {list_style!r}')
-    return jobs, dict(list_style=list_style,
-                      lists={k: v for k, v in (video_lists if list_style ==
-                                               'video' else challenge).items()},
+    used = video_lists if list_style == 'video' else \
+        challenge if list_style == 'challenge' else {}
+    return jobs, dict(list_style=list_style, lists=dict(used),
                       counts=split_counts(jobs))
 
 

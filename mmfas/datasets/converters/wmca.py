@@ -2,9 +2,10 @@
 
 Raw layout (the preprocessed release: aligned face crops in HDF5)::
 
-    <src>/.../preprocessed-face-station_RGB/<date>/<stem>.hdf5    Frame_<k>/array: 3 x H x W (RGB)
-    <src>/.../preprocessed-face-station_CDIT/<date>/<stem>.hdf5   Frame_<k>/array: 4 x H x W
-                                                 (gray, depth, infrared, thermal)
+    <src>/.../preprocessed-face-station_RGB/<date>/<stem>.hdf5
+        Frame_<k>/array: 3 x H x W (RGB)
+    <src>/.../preprocessed-face-station_CDIT/<date>/<stem>.hdf5
+        Frame_<k>/array: 4 x H x W (gray, depth, infrared, thermal)
     <src>/.../documentation/{bonafide,attack}_illustration_files.csv
 
 ``<stem>`` = ``<client>_<session>_<presenter>_<type id>_<PAI id>``, e.g.

@@ -221,7 +221,8 @@ def test_wcs_rgb_only(built):
     assert {r['domain'] for r in tr} == {'CEFA', 'SURF'}
     assert {r['domain'] for r in te} == {'WMCA'}
     assert {r['split'] for r in te} == {'test'}
-    assert all('depth' not in r and 'ir' not in r and r['rgb'] for r in tr + te)
+    assert all('depth' not in r and 'ir' not in r and r['rgb']
+               for r in tr + te)
     assert set(res['made']) >= {'wcs_CS2W', 'wcs_SW2C', 'wcs_CW2S'}
 
 
