@@ -55,12 +55,12 @@ same bytes (every frame has its own random stream, so the number of worker
 processes does not matter).
 """
 import json
-import multiprocessing as mp
 import os
 import os.path as osp
 import shutil
 import time
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import cv2
@@ -1211,7 +1211,7 @@ def make_demo_dataset(out_dir: str,
             the settings. Defaults to 0.
         split_ratios (Sequence[float]): Train / dev / test share of the
             subjects (each split gets at least one subject).
-        num_workers (int, optional): Worker processes. None: up to the
+        num_workers (int, optional): Worker threads. None: up to the
             number of CPUs (max 8); 0 or 1: in this process.
 
     Returns:
@@ -1281,13 +1281,19 @@ def make_demo_dataset(out_dir: str,
     if num_workers is None:
         num_workers = min(8, os.cpu_count() or 1)
     num_workers = max(1, min(int(num_workers), len(tasks)))
-    if num_workers > 1 and 'fork' in mp.get_all_start_methods():
-        # fork: workers need not re-import anything (fast start); every
-        # frame has its own random stream so the result is order-free.
-        with mp.get_context('fork').Pool(
-                num_workers, initializer=cv2.setNumThreads,
-                initargs=(1, )) as pool:
-            results = pool.map(_gen_subject, tasks, chunksize=1)
+    if num_workers > 1:
+        # Threads, not processes: forking a process that already runs
+        # threads (torch, a test runner, a converter pool) can deadlock, and
+        # spawn would re-import torch in every worker. OpenCV and numpy
+        # release the GIL in the heavy drawing / encoding calls; every frame
+        # has its own random stream, so the result is order-free.
+        prev_threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with ThreadPoolExecutor(num_workers) as pool:
+                results = list(pool.map(_gen_subject, tasks))
+        finally:
+            cv2.setNumThreads(prev_threads)
     else:
         results = [_gen_subject(t) for t in tasks]
 
