@@ -78,10 +78,10 @@ def init_model(config: Union[str, Path, Config],
     made the current scope; mmfas modules are registered.
 
     A complete checkpoint supplies every weight, so the backbone's
-    ``pretrained`` weights are not loaded (no download). A checkpoint saved
-    with :class:`~mmfas.engine.hooks.TrainableCheckpointHook` (frozen weights
-    dropped, ``meta['frozen_keys_dropped']``) keeps the config's pretrained
-    CLIP and fills in the trained part.
+    ``pretrained`` weights are not loaded (no download). A model configured
+    with ``save_trainable_only=True`` saves only its trained parameters; it
+    keeps the config's pretrained CLIP and the checkpoint fills in the
+    trained part. Loading is strict either way.
 
     Args:
         config (str | Path | Config): Config file or object.
@@ -101,30 +101,30 @@ def init_model(config: Union[str, Path, Config],
     if scope is not None:
         init_default_scope(scope)
 
-    state, meta, dropped = None, {}, set()
+    state, meta = None, {}
     if checkpoint is not None:
         checkpoint = str(checkpoint)
         if not osp.isfile(checkpoint):
             raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
         state, meta = _split_checkpoint(
             safe_torch_load(checkpoint, map_location='cpu'), checkpoint)
-        dropped = set(meta.get('frozen_keys_dropped') or ())
         backbone = cfg.model.get('backbone')
-        if not dropped and isinstance(backbone, dict) and \
-                backbone.get('pretrained') is not None:
+        if not cfg.model.get('save_trainable_only', False) and isinstance(
+                backbone, dict) and backbone.get('pretrained') is not None:
             backbone['pretrained'] = None
 
     from mmfas.registry import MODELS
     model = MODELS.build(cfg.model)
     if state is not None:
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k not in dropped]
-        if missing or unexpected:
+        try:
+            # frozen parameters a trainable-only checkpoint lacks are filled
+            # in by enable_trainable_checkpoint's hooks; anything else
+            # missing or unexpected is an error
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
             raise RuntimeError(
                 f'checkpoint {checkpoint} does not match the model built from '
-                f'the config: {len(missing)} missing keys (e.g. '
-                f'{missing[:5]}), {len(unexpected)} unexpected keys (e.g. '
-                f'{unexpected[:5]})')
+                f'the config: {e}') from e
     model.cfg = cfg
     model.checkpoint_meta = dict(meta)
     thr = meta.get('fas_threshold')

@@ -7,9 +7,8 @@ The output holds only ``state_dict`` and
 ``meta = {'fas_threshold': T, 'threshold_policy': 'fixed', 'source': {...}}``
 (``source``: the training checkpoint's path, sha256, iteration / epoch and
 the config). Optimizer state, message hub and schedulers are dropped. A
-checkpoint saved by ``TrainableCheckpointHook`` (frozen CLIP weights left
-out) keeps its ``meta['frozen_keys_dropped']``, so ``init_model`` still
-loads the pretrained CLIP underneath.
+trainable-only checkpoint (``save_trainable_only=True`` models) stays
+trainable-only: ``init_model`` loads the pretrained CLIP underneath.
 
 ``mmfas.apis.init_model`` reads the threshold back: ``inference_model``
 then labels an image live when ``live_score >= T``. The checkpoint is read
@@ -79,8 +78,6 @@ def export(config: str, checkpoint: str, threshold: float, out: str,
             source[key] = old_meta[key]
     meta = dict(fas_threshold=float(threshold), threshold_policy='fixed',
                 source=source)
-    if old_meta.get('frozen_keys_dropped'):
-        meta['frozen_keys_dropped'] = list(old_meta['frozen_keys_dropped'])
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
     torch.save(dict(state_dict=state, meta=meta), out)
