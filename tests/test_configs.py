@@ -47,8 +47,7 @@ def test_config(path):
                                                    else 'val')
     train = cfg.train_dataloader
     if train.sampler.type == 'DomainClassBalancedSampler':
-        n_domains = len(train.dataset.ann_file)
-        assert train.batch_size == \
-            train.sampler.samples_per_group * 2 * n_domains
+        assert train.batch_size == train.sampler.samples_per_group * \
+            cfg.classes_per_domain * cfg.num_train_domains
     if cfg.model.type == 'FLIPMCL':
         assert train.dataset.pipeline[-2].type == 'MultiView'

@@ -1,27 +1,15 @@
 # Example of a new protocol by inheritance (README, "Adding a protocol"):
-# OCI->M with 10 live + 10 spoof MSU videos (seed 1) joining training and
-# leaving the test set.
+# OCI->M where 10 live + 10 spoof videos of MSU's train split (seed 1) join
+# training; the official MSU test split stays whole.
 _base_ = ['./flip-it_vitb16_oci2m.py']
 
-_kshot = dict(k=10, seed=1, domains=['MSU'], split='test')
+num_train_domains = 4  # OULU, CASIA, REPLAY + the MSU shots
 train_dataloader = dict(
-    batch_size=3 * 2 * 4,
+    batch_size=3 * 2 * num_train_domains,
     dataset=dict(
         ann_file=[
-            f'{d}/annotations/all.jsonl'
-            for d in ['OULU', 'CASIA', 'REPLAY', 'MSU']
+            'protocols/ocim_clean_OCI2M/train.jsonl',
+            'MSU/annotations/all.jsonl'
         ],
-        kshot=dict(_kshot, keep='selected')))
-test_dataloader = dict(
-    dataset=dict(datasets=[
-        {{_base_.source_val}},
-        dict(
-            type='FASDataset',
-            data_root='data/fas',
-            ann_file='MSU/annotations/all.jsonl',
-            split='test',
-            frames_per_video=2,
-            eval_role='test',
-            kshot=dict(_kshot, keep='rest'),
-            pipeline={{_base_.test_pipeline}}),
-    ]))
+        kshot=dict(k=10, seed=1, domains=['MSU'], split='train',
+                   keep='selected')))

@@ -1,4 +1,5 @@
 import json
+import os
 import os.path as osp
 
 import pytest
@@ -283,3 +284,48 @@ def test_select_frames():
     assert [f['frame'] for f in select_frames(frames, 2)] == [6, 57]
     assert [f['frame'] for f in select_frames(frames, 3)] == [0, 20, 99]
     assert select_frames(frames, None) == frames
+
+
+
+REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..')
+DATASET_CONFIGS = sorted(
+    f[:-3] for f in os.listdir(osp.join(REPO, 'configs', '_base_',
+                                        'datasets'))
+    if f.startswith(('ocim_', 'limited_', 'wcs_')))
+
+
+@pytest.mark.parametrize('name', DATASET_CONFIGS)
+def test_protocol_configs_read_the_protocol_lists(built, name):
+    """Every protocol config builds its train / val / test datasets from
+    what make_protocols writes, with the domain and class structure its
+    balanced batch assumes."""
+    from mmengine.config import Config
+
+    from mmfas.datasets import FASDataset
+    out = built[0]
+    cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
+                                   name + '.py'))
+
+    def build(ds_cfg):
+        kw = {k: v for k, v in ds_cfg.items() if k not in ('type',
+                                                           'pipeline')}
+        kw.update(data_root=out, check_files=False)
+        return FASDataset(**kw)
+
+    train = build(cfg.train_dataloader.dataset)
+    groups = set(train.get_group_ids().tolist())
+    assert len(train.domain_names) == cfg.num_train_domains
+    assert len(groups) == cfg.num_train_domains * cfg.classes_per_domain
+    assert cfg.train_dataloader.batch_size == \
+        cfg.samples_per_group * len(groups)
+    val_cfg, test_cfg = cfg.test_dataloader.dataset.datasets
+    assert (val_cfg.eval_role, test_cfg.eval_role) == ('val', 'test')
+    val, test = build(val_cfg), build(test_cfg)
+    train_videos = {train.get_data_info(i)['video_id']
+                    for i in range(len(train))}
+    test_videos = {test.get_data_info(i)['video_id']
+                   for i in range(len(test))}
+    val_videos = {val.get_data_info(i)['video_id'] for i in range(len(val))}
+    assert not train_videos & test_videos
+    assert not val_videos & test_videos
+    assert len(set(test.domain_names)) == 1  # one target
