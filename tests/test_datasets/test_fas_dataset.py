@@ -272,3 +272,19 @@ def test_mcl_three_view_pipeline_from_config(fas_root):
     assert isinstance(views, list) and len(views) == 3
     assert all(v.shape == (3, 224, 224) for v in views)
     assert out['data_samples'].video_id == 'DA/v0'
+
+
+def test_check_annotations_cli(fas_root, tmp_path, capsys):
+    import importlib.util
+    path = osp.join(osp.dirname(__file__), '..', '..', 'tools', 'misc',
+                    'check_annotations.py')
+    spec = importlib.util.spec_from_file_location('check_ann', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    good = str(fas_root / ANN[0])
+    assert mod.main([good, '--data-root', str(fas_root)]) == 0
+    bad = tmp_path / 'bad.jsonl'
+    bad.write_text('{"label": "live"}\n')
+    assert mod.main([str(bad), '--data-root', str(fas_root)]) == 1
+    out = capsys.readouterr().out
+    assert f'{bad}:1: missing field "video_id"' in out
