@@ -43,6 +43,18 @@ REQUIRED_FIELDS = ('label', 'attack_type', 'video_id', 'subject_id', 'domain',
                    'split')
 
 
+def frame_filename(frame: int, modality: str = 'rgb',
+                   ext: str = '.jpg') -> str:
+    """On-disk name of a frame, shared by the converters and the demo
+    generator: ``0006.jpg`` for RGB, ``0006_depth.jpg`` / ``0006_ir.jpg``
+    for the other modalities, under ``<Domain>/frames/<video>/``."""
+    if modality not in MODALITIES:
+        raise ValueError(f'unknown modality {modality!r}, expected one of '
+                         f'{list(MODALITIES)}')
+    stem = f'{int(frame):04d}'
+    return stem + ext if modality == 'rgb' else f'{stem}_{modality}{ext}'
+
+
 class AnnotationError(ValueError):
     """Raised for bad annotation records; the message lists every problem as
     ``file:line: message`` so nothing is skipped silently."""

@@ -84,7 +84,7 @@ def test_annotations_valid_and_complete(demo):
                 assert osp.isfile(osp.join(root, r[m]))
             video = r['video_id'].split('/', 1)[1]
             assert r['rgb'] == f'{dom}/frames/{video}/{r["frame"]:04d}.jpg'
-            assert r['depth'].endswith('_depth.png')
+            assert r['depth'].endswith('_depth.jpg')
             assert r['ir'].endswith('_ir.jpg')
             x1, y1, x2, y2 = r['bbox']
             assert 0 <= x1 < x2 <= size and 0 <= y1 < y2 <= size

@@ -50,8 +50,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from mmfas.datasets.annotation import (load_annotations, make_record,
-                                       write_annotations)
+from mmfas.datasets.annotation import (frame_filename, load_annotations,
+                                       make_record, write_annotations)
 from .face_detectors import (DETECTORS, BaseFaceDetector, FaceBox,
                              build_detector, mtcnn_available)
 
@@ -373,9 +373,9 @@ def safe_name(*parts: str) -> str:
 
 
 def modality_filename(frame: int, modality: str, ext: str = '.jpg') -> str:
-    """``0006.jpg`` for RGB, ``0006_depth.jpg`` / ``0006_ir.jpg`` else."""
-    stem = f'{int(frame):04d}'
-    return stem + ext if modality == 'rgb' else f'{stem}_{modality}{ext}'
+    """``0006.jpg`` for RGB, ``0006_depth.jpg`` / ``0006_ir.jpg`` else (the
+    naming of :func:`mmfas.datasets.annotation.frame_filename`)."""
+    return frame_filename(frame, modality, ext)
 
 
 # --------------------------------------------------------------------------
