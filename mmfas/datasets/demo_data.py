@@ -1098,7 +1098,7 @@ Regenerate with (from the mmfas repository root):
 
 ## Layout
 
-    <Domain>/frames/<video>/<frame:04d>.jpg   (+ _depth.png, _ir.jpg)
+    <Domain>/frames/<video>/<frame:04d>.jpg   (+ _depth.jpg, _ir.jpg)
     <Domain>/annotations/all.jsonl            mmfas JSONL annotations,
                                               paths relative to this folder
 
