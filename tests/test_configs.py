@@ -39,8 +39,15 @@ def test_config(path):
                         assert TRANSFORMS.get(tt.type) is not None, tt.type
     for ev in ('val_evaluator', 'test_evaluator'):
         assert METRICS.get(cfg[ev].type) is not None
-    roles = [d.get('eval_role') for d in _datasets(cfg.test_dataloader.dataset)]
-    assert roles == ['val', 'test']
+    test_ds = cfg.test_dataloader.dataset
+    if test_ds.type == 'ConcatDataset':
+        roles = [d.get('eval_role') for d in _datasets(test_ds)]
+        assert roles == ['val', 'test']
+    else:  # a protocol's eval.jsonl: records carry their eval_role
+        assert test_ds.ann_file == \
+            f'protocols/{cfg.protocol}/eval.jsonl'
+        assert test_ds.get('eval_role') is None
+        assert cfg.val_dataloader.dataset.eval_role == 'val'
     assert cfg.val_evaluator.threshold_policy == 'val'
     legacy = path.endswith('_legacy.py')
     assert cfg.test_evaluator.threshold_policy == ('test_eer' if legacy

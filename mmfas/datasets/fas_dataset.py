@@ -89,8 +89,10 @@ class FASDataset(BaseDataset):
             its own); ``'rest'`` (the test set): the chosen videos are
             removed. Records of other domains are untouched either way.
         eval_role (str, optional): ``'val'`` (source validation, used by
-            FASMetric's ``val`` threshold policy) or ``'test'``. Defaults to
-            None (not set; the metric treats it as ``'test'``).
+            FASMetric's ``val`` threshold policy) or ``'test'`` for every
+            sample. Defaults to None: each record's own ``eval_role`` field
+            if it has one (the protocol lists' ``eval.jsonl`` holds both),
+            else unset (the metric treats it as ``'test'``).
         check_files (bool): Check every image exists at load time.
             Defaults to True.
         **kwargs: Passed to :class:`mmpretrain.datasets.BaseDataset`.
@@ -309,8 +311,13 @@ class FASDataset(BaseDataset):
             modality=self.modalities[0] if len(paths) == 1 else 'paired',
             modality_label=MODALITIES.index(next(iter(paths))),
         )
-        if self.eval_role is not None:
-            info['eval_role'] = self.eval_role
+        role = self.eval_role or r.get('eval_role')
+        if role is not None:
+            if role not in ('val', 'test'):
+                raise ValueError(
+                    f'{r["_ann_file"]}:{r["_line"]}: eval_role must be '
+                    f'"val" or "test", got {role!r}')
+            info['eval_role'] = role
         if r.get('bbox') is not None:
             info['face_bbox'] = np.asarray(r['bbox'], dtype=np.float32)
         if r.get('frame') is not None:

@@ -288,3 +288,23 @@ def test_check_annotations_cli(fas_root, tmp_path, capsys):
     assert mod.main([str(bad), '--data-root', str(fas_root)]) == 1
     out = capsys.readouterr().out
     assert f'{bad}:1: missing field "video_id"' in out
+
+
+def test_record_eval_role_is_honoured_and_checked(fas_root, tmp_path):
+    recs = load_annotations(str(fas_root / ANN[0]), check_files=False)
+    for i, r in enumerate(recs):
+        r['eval_role'] = 'val' if i < 6 else 'test'
+    good = tmp_path / 'eval.jsonl'
+    write_annotations(recs, str(good))
+    ds = FASDataset(str(good), data_root=str(fas_root))
+    roles = [ds.get_data_info(i)['eval_role'] for i in range(len(ds))]
+    assert roles == ['val'] * 6 + ['test'] * 12
+    # the argument overrides the records
+    ds = FASDataset(str(good), data_root=str(fas_root), eval_role='test')
+    assert {ds.get_data_info(i)['eval_role'] for i in range(len(ds))} == \
+        {'test'}
+    recs[3]['eval_role'] = 'holdout'
+    bad = tmp_path / 'bad_eval.jsonl'
+    write_annotations(recs, str(bad))
+    with pytest.raises(ValueError, match=f'{bad}:4: eval_role'):
+        FASDataset(str(bad), data_root=str(fas_root))

@@ -292,6 +292,7 @@ DATASET_CONFIGS = sorted(
     f[:-3] for f in os.listdir(osp.join(REPO, 'configs', '_base_',
                                         'datasets'))
     if f.startswith(('ocim_', 'limited_', 'wcs_')))
+assert len(DATASET_CONFIGS) == 47
 
 
 @pytest.mark.parametrize('name', DATASET_CONFIGS)
@@ -317,15 +318,20 @@ def test_protocol_configs_read_the_protocol_lists(built, name):
     assert len(train.domain_names) == cfg.num_train_domains
     assert len(groups) == cfg.num_train_domains * cfg.classes_per_domain
     assert cfg.train_dataloader.batch_size == \
-        cfg.samples_per_group * len(groups)
-    val_cfg, test_cfg = cfg.test_dataloader.dataset.datasets
-    assert (val_cfg.eval_role, test_cfg.eval_role) == ('val', 'test')
-    val, test = build(val_cfg), build(test_cfg)
-    train_videos = {train.get_data_info(i)['video_id']
-                    for i in range(len(train))}
-    test_videos = {test.get_data_info(i)['video_id']
-                   for i in range(len(test))}
-    val_videos = {val.get_data_info(i)['video_id'] for i in range(len(val))}
-    assert not train_videos & test_videos
-    assert not val_videos & test_videos
-    assert len(set(test.domain_names)) == 1  # one target
+        cfg.train_dataloader.sampler.samples_per_group * len(groups)
+    val = build(cfg.val_dataloader.dataset)
+    test = build(cfg.test_dataloader.dataset)  # eval.jsonl: val + test
+
+    def videos(ds, role=None):
+        return {ds.get_data_info(i)['video_id'] for i in range(len(ds))
+                if role in (None, ds.get_data_info(i).get('eval_role'))}
+
+    test_videos = videos(test, 'test')
+    assert test_videos and videos(test, 'val') == videos(val)
+    assert {val.get_data_info(i)['eval_role'] for i in range(len(val))} \
+        == {'val'}
+    assert not videos(train) & test_videos
+    assert not videos(val) & test_videos
+    target = {test.get_data_info(i)['domain'] for i in range(len(test))
+              if test.get_data_info(i)['eval_role'] == 'test'}
+    assert len(target) == 1
