@@ -1,5 +1,5 @@
 """Config fixes shared by ``tools/train.py`` and ``tools/test.py``."""
-from mmengine.config import Config, ConfigDict
+from mmengine.config import Config
 
 DATALOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
@@ -48,7 +48,3 @@ def set_amp(cfg: Config) -> Config:
     else:
         optim['type'] = 'BF16AmpOptimWrapper'
     return cfg
-
-
-def as_config_dict(obj) -> ConfigDict:
-    return obj if isinstance(obj, ConfigDict) else ConfigDict(obj)
