@@ -251,8 +251,10 @@ def test_data_preprocessor_layouts():
     paired = torch.cat([img, img])
     out6 = pre(dict(inputs=[paired]))['inputs']
     assert torch.allclose(out6[0, :3], out6[0, 3:])
-    views = pre(dict(inputs=[[img, img], [img, img]]))['inputs']
-    assert isinstance(views, list) and len(views) == 2
+    # pseudo_collate's layout: views first, each a sequence over the batch
+    views = pre(dict(inputs=[(img, img), (img, img), (img, img)]))['inputs']
+    assert isinstance(views, list) and len(views) == 3
+    assert all(v.shape == (2, 3, 4, 4) for v in views)
     with pytest.raises(ValueError, match='differ in shape'):
         pre(dict(inputs=[img, torch.zeros(3, 5, 5, dtype=torch.uint8)]))
 
@@ -272,6 +274,12 @@ def test_mcl_three_view_pipeline_from_config(fas_root):
     assert isinstance(views, list) and len(views) == 3
     assert all(v.shape == (3, 224, 224) for v in views)
     assert out['data_samples'].video_id == 'DA/v0'
+    # through the dataloader's collate and the data preprocessor: 3 batches
+    from mmengine.dataset import pseudo_collate
+
+    from mmfas.models.data_preprocessors import FASDataPreprocessor
+    batch = FASDataPreprocessor()(pseudo_collate([ds[0], ds[1]]), True)
+    assert [tuple(v.shape) for v in batch['inputs']] == [(2, 3, 224, 224)] * 3
 
 
 def test_check_annotations_cli(fas_root, tmp_path, capsys):

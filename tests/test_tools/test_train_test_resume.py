@@ -107,3 +107,18 @@ def test_dist_train_two_processes_gloo(demo_cwd):
     # 3 attack) videos
     assert re.search(r'fas/num_live: 12\b', out), out[-3000:]
     assert re.search(r'fas/num_spoof: 18\b', out)
+
+
+def test_train_mcl_three_views_through_the_runner(demo_cwd):
+    """FLIP-MCL's 3-view pipeline through the dataloader's collate, the data
+    preprocessor and the Runner (not only the model)."""
+    work = demo_cwd / 'mcl'
+    config = osp.join(REPO, 'configs', 'flip', 'flip-mcl_tiny_demo.py')
+    out = _run([
+        sys.executable, osp.join(REPO, 'tools', 'train.py'), config,
+        '--work-dir', str(work), '--no-validate', '--cfg-options',
+        'train_cfg.max_iters=2', 'train_dataloader.num_workers=0',
+        'default_hooks.logger.interval=1'
+    ], demo_cwd)
+    assert 'loss_simclr' in out and 'loss_consistency' in out
+    assert (work / 'iter_2.pth').is_file()

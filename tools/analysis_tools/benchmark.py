@@ -207,9 +207,12 @@ def model_image_size(model) -> int:
 # -------------------------------------------------------------- synthetic
 def make_batch(batch: int, size: int, views: int, channels: int,
                seed: int) -> dict:
-    """What the dataloader yields (pseudo_collate of PackFASInputs): uint8
-    BGR images (C, H, W) per sample, a list of views per sample when
-    ``views > 1``, and data samples with alternating spoof / live labels."""
+    """What the dataloader yields: ``pseudo_collate`` of PackFASInputs'
+    uint8 BGR images (C, H, W): a list over samples, or, with
+    ``views > 1``, a list over views of sequences over the batch (the
+    collate transposes each sample's list of views); data samples with
+    alternating spoof / live labels."""
+    from mmengine.dataset import pseudo_collate
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
 
@@ -217,8 +220,9 @@ def make_batch(batch: int, size: int, views: int, channels: int,
         return torch.randint(0, 256, (channels, size, size), generator=g,
                              dtype=torch.uint8)
 
-    inputs = [[img() for _ in range(views)] if views > 1 else img()
-              for _ in range(batch)]
+    per_sample = [[img() for _ in range(views)] if views > 1 else img()
+                  for _ in range(batch)]
+    inputs = pseudo_collate(per_sample)
     samples = []
     for i in range(batch):
         s = DataSample().set_gt_label(i % 2)

@@ -71,9 +71,10 @@ class FASDataPreprocessor(BaseDataPreprocessor):
         data_samples: Optional[List[DataSample]] = data.get('data_samples')
         multi_view = isinstance(inputs, (list, tuple)) and len(inputs) and \
             isinstance(inputs[0], (list, tuple))
-        if multi_view:  # pseudo_collate: per sample a list of views
-            views = list(zip(*inputs))
-            batch = [self._batch(list(v)) for v in views]
+        if multi_view:
+            # mmengine's pseudo_collate transposes a per-sample list of
+            # views into a list of views, each a sequence over the batch
+            batch = [self._batch(list(v)) for v in inputs]
         elif isinstance(inputs, (list, tuple)) and len(inputs) and \
                 inputs[0].dim() == 4:  # default_collate of multi-view
             batch = [self._batch(v) for v in inputs]
