@@ -6,13 +6,12 @@ legacy, ``fixed`` with ``--threshold``).
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmfas.utils import (fix_dataloader_cfg, prepare_launcher,
-                         register_all_modules)
+                         register_all_modules, set_work_dir)
 
 
 def parse_args():
@@ -46,11 +45,7 @@ def _evaluators(cfg):
 
 
 def merge_args(cfg, args):
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     cfg.load_from = args.checkpoint
     if args.amp:
         cfg.setdefault('test_cfg', {})['fp16'] = True

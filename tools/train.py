@@ -10,7 +10,8 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from mmfas.utils import (fix_dataloader_cfg, prepare_launcher,
-                         register_all_modules, set_amp)
+                         register_all_modules, set_amp,
+                         set_work_dir)
 
 
 def parse_args():
@@ -56,11 +57,7 @@ def merge_args(cfg, args):
         cfg.val_cfg = None
         cfg.val_dataloader = None
         cfg.val_evaluator = None
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    set_work_dir(cfg, args.work_dir, args.config)
     if args.amp:
         set_amp(cfg)
     if args.resume == 'auto':

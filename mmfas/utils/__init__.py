@@ -9,6 +9,6 @@ __all__ = [
 from .dist import prepare_launcher  # noqa: E402
 
 __all__ += ['prepare_launcher']
-from .config import fix_dataloader_cfg, set_amp  # noqa: E402
+from .config import fix_dataloader_cfg, set_amp, set_work_dir  # noqa: E402
 
-__all__ += ['fix_dataloader_cfg', 'set_amp']
+__all__ += ['fix_dataloader_cfg', 'set_amp', 'set_work_dir']

@@ -1,4 +1,6 @@
 """Config fixes shared by ``tools/train.py`` and ``tools/test.py``."""
+import os.path as osp
+
 from mmengine.config import Config
 
 DATALOADER_FIELDS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -47,4 +49,15 @@ def set_amp(cfg: Config) -> Config:
         optim.setdefault('loss_scale', 'dynamic')
     else:
         optim['type'] = 'BF16AmpOptimWrapper'
+    return cfg
+
+
+def set_work_dir(cfg: Config, work_dir, config_path: str) -> Config:
+    """``--work-dir`` wins, then the config's ``work_dir``, then
+    ``./work_dirs/<config name>`` (mmpretrain's convention)."""
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config_path))[0])
     return cfg

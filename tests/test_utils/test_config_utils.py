@@ -52,3 +52,13 @@ def test_bf16_wrapper_autocasts_on_cpu():
     assert out.dtype == torch.bfloat16
     wrapper.update_params(out.float().sum())
     assert model.weight.dtype == torch.float32
+
+
+def test_set_work_dir_precedence():
+    from mmfas.utils import set_work_dir
+    cfg = Config(dict())
+    assert set_work_dir(cfg, None, 'configs/flip/x_demo.py').work_dir == \
+        './work_dirs/x_demo'
+    cfg = Config(dict(work_dir='from_cfg'))
+    assert set_work_dir(cfg, None, 'a.py').work_dir == 'from_cfg'
+    assert set_work_dir(cfg, 'cli', 'a.py').work_dir == 'cli'

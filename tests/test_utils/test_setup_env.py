@@ -50,5 +50,12 @@ def test_each_node_builds_mmfas_mmpretrain_and_mmengine_members(tmp_path):
     assert R.RUNNERS.get('Runner') is not None
     assert R.EVALUATORS.get('Evaluator') is not None
     assert R.WEIGHT_INITIALIZERS.get('Normal') is not None
-    assert R.TASK_UTILS is not None and R.BATCH_AUGMENTS.get('Mixup')
-    assert R.RUNNER_CONSTRUCTORS is not None
+    assert R.BATCH_AUGMENTS.get('Mixup') is not None
+
+
+def test_every_node_is_a_child_of_mmpretrains_node():
+    from mmpretrain import registry as P
+    for name in R.__all__:
+        node = getattr(R, name)
+        assert node.parent is getattr(P, name), name
+        assert node.scope == 'mmfas', name
