@@ -6,12 +6,15 @@ import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
+from mmfas.evaluation import checkpoint_tag, set_file_tag
 from mmfas.utils import (fix_dataloader_cfg, prepare_launcher,
                          register_all_modules, set_amp,
                          set_work_dir)
+from mmfas.utils.config import (enable_auto_scale_lr, load_config,
+                                merge_data_preprocessor)
 
 
 def parse_args():
@@ -27,7 +30,9 @@ def parse_args():
     parser.add_argument('--no-validate', action='store_true',
                         help='do not evaluate checkpoints during training')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by actual / base batch size')
+                        help='scale the lr by the actual total batch size '
+                        '(devices x batch_size) / auto_scale_lr.base_batch_'
+                        'size of the config (the batch its lr was set for)')
     parser.add_argument('--seed', type=int, default=None,
                         help='random seed (overrides randomness.seed)')
     parser.add_argument('--deterministic', action='store_true',
@@ -35,9 +40,13 @@ def parse_args():
     parser.add_argument(
         '--test', action='store_true',
         help='after training, test the last and the best-by-source-val '
-        'checkpoints with the test dataloader and evaluator')
-    parser.add_argument('--no-pin-memory', action='store_true')
-    parser.add_argument('--no-persistent-workers', action='store_true')
+        'checkpoints with the test dataloader and evaluator (score / ROC '
+        'files named by checkpoint)')
+    parser.add_argument('--no-pin-memory', action='store_true',
+                        help='pin_memory=False in every dataloader')
+    parser.add_argument('--no-persistent-workers', action='store_true',
+                        help='persistent_workers=False in every dataloader '
+                        '(default: True where num_workers > 0)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value (e.g. '
@@ -45,7 +54,9 @@ def parse_args():
     parser.add_argument('--launcher',
                         choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0,
+                        help='set by torch.distributed launchers; the '
+                        'LOCAL_RANK environment variable wins')
     args = parser.parse_args()
     if 'LOCAL_RANK' not in os.environ:
         os.environ['LOCAL_RANK'] = str(args.local_rank)
@@ -67,7 +78,7 @@ def merge_args(cfg, args):
         cfg.resume = True
         cfg.load_from = args.resume
     if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
+        enable_auto_scale_lr(cfg)
     if args.seed is not None or args.deterministic:
         randomness = cfg.setdefault('randomness', {})
         if args.seed is not None:
@@ -87,8 +98,8 @@ def merge_args(cfg, args):
 def main():
     args = parse_args()
     register_all_modules(init_default_scope=False)
-    cfg = Config.fromfile(args.config)
-    cfg = merge_args(cfg, args)
+    cfg = load_config(args.config, args.cfg_options)
+    cfg = merge_data_preprocessor(merge_args(cfg, args))
     runner = Runner.from_cfg(cfg)
     runner.train()
     if args.test:
@@ -101,13 +112,23 @@ def test_last_and_best(runner):
     if runner.cfg.get('test_dataloader') is None:
         raise ValueError('--test needs test_dataloader/test_evaluator in '
                          'the config')
+    # each test names its score / ROC files by its checkpoint, so the
+    # second test does not overwrite the first one's
+    evaluator = runner.test_loop.evaluator
+    last = runner.message_hub.get_info('last_ckpt')
+    names = (f'iter_{runner.iter}.pth', f'epoch_{runner.epoch}.pth')
+    last_tag = (checkpoint_tag(last)
+                if last and osp.basename(last) in names else
+                f'iter_{runner.iter}')
     runner.logger.info('Testing the LAST checkpoint')
+    set_file_tag(evaluator, last_tag)
     runner.test()
     best = runner.message_hub.get_info('best_ckpt')
     if best and osp.isfile(best):
         runner.logger.info(f'Testing the BEST-by-source-val checkpoint '
                            f'{best}')
         runner.load_checkpoint(best)
+        set_file_tag(evaluator, checkpoint_tag(best))
         runner.test()
 
 

@@ -3,7 +3,10 @@ default_scope = 'mmfas'
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
+    # FASLoggerHook: LoggerHook writing integer metrics (fas/num_live) as
+    # numbers in the run JSON; validation metrics are logged at their
+    # iteration (training is iteration-based), not at "step": 0
+    logger=dict(type='FASLoggerHook', interval=50, log_metric_by_epoch=False),
     param_scheduler=dict(type='ParamSchedulerHook'),
     # Checkpoint selection uses the SOURCE validation split only (the val
     # dataloader); the best-by-source-val and the last checkpoint are kept.

@@ -7,15 +7,19 @@ Example::
     model = init_model('configs/flip/flip-it_vitb16_oci2m.py',
                        'deploy.pth', device='cpu')
     inference_model(model, 'face.jpg')
-    # {'live_score': 0.93, 'pred_label': 'live', 'threshold': 0.41}
+    # {'live_score': 0.93, 'pred_label': 'live', 'threshold': 0.41,
+    #  'threshold_source': 'checkpoint'}
 
-``live_score`` is P(live) = ``softmax(logits)[1]`` (class order
-``[spoof, live]``), the score :class:`~mmfas.evaluation.FASMetric` reads. The
-decision threshold comes from the checkpoint (``meta['fas_threshold']``,
-written by ``tools/misc/export_deploy_checkpoint.py``) or from
-``inference_model(..., threshold=...)``; with neither, ``pred_label`` is the
-argmax (``threshold`` None). A sample is live when ``live_score >=
-threshold`` (FASMetric's rule).
+``live_score`` is the liveness score the model's ``predict`` writes by the
+score rule (:mod:`mmfas.structures.score_rule`: P(live) for 2-way logits,
+``1 -`` mean spoof cue map, ...), the score
+:class:`~mmfas.evaluation.FASMetric` reads. A sample is live iff
+``live_score >= threshold`` (the score rule's decision, as in the metric).
+The threshold comes from the checkpoint (``meta['fas_threshold']``, written
+by ``tools/misc/export_deploy_checkpoint.py``), else from
+``inference_model(..., threshold=...)``, else the uncalibrated
+:data:`~mmfas.structures.DEFAULT_THRESHOLD` (``threshold_source``
+``'default'``).
 """
 import copy
 import os.path as osp
@@ -29,12 +33,13 @@ from mmengine.config import Config
 from mmengine.dataset import Compose, pseudo_collate
 from mmengine.registry import init_default_scope
 
+from mmfas.structures import score_rule
 from mmfas.utils import register_all_modules, safe_torch_load
+from mmfas.utils.config import merge_data_preprocessor
 
 __all__ = ['init_model', 'inference_model', 'get_test_pipeline_cfg']
 
 ImageType = Union[str, Path, np.ndarray, Dict[str, Union[str, Path]]]
-CLASS_NAMES = ('spoof', 'live')
 #: transforms that read files; bypassed when arrays are given
 LOADING_TRANSFORMS = ('LoadFASImages', 'LoadImageFromFile')
 
@@ -52,7 +57,7 @@ def _load_config(config, cfg_options=None) -> Config:
     if cfg.get('model') is None:
         raise KeyError(f'the config {getattr(cfg, "filename", "")} has no '
                        '"model"')
-    return cfg
+    return merge_data_preprocessor(cfg)  # the data recipe's normalisation
 
 
 def _split_checkpoint(ckpt, path) -> tuple:
@@ -81,7 +86,11 @@ def init_model(config: Union[str, Path, Config],
     ``pretrained`` weights are not loaded (no download). A model configured
     with ``save_trainable_only=True`` saves only its trained parameters; it
     keeps the config's pretrained CLIP and the checkpoint fills in the
-    trained part. Loading is strict either way.
+    trained part. Loading is strict either way: a missing or unexpected key
+    is an error naming it; only frozen *pretrained* weights may be absent
+    (a frozen part that was randomly initialised, ``pretrained=None``, is
+    stored in trainable-only checkpoints, and a file lacking it is refused
+    rather than re-randomised at every call).
 
     Args:
         config (str | Path | Config): Config file or object.
@@ -128,7 +137,23 @@ def init_model(config: Union[str, Path, Config],
     model.cfg = cfg
     model.checkpoint_meta = dict(meta)
     thr = meta.get('fas_threshold')
-    model.fas_threshold = None if thr is None else float(thr)
+    if thr is not None:
+        thr = score_rule.check_threshold(
+            thr, f"meta['fas_threshold'] of {checkpoint}")
+    # a deployment checkpoint states the score rule its threshold is for
+    if meta.get('classes') is not None:
+        score_rule.check_class_order(
+            meta['classes'], f"meta['classes'] of {checkpoint}")
+    kind = meta.get('score_kind')
+    if kind is not None and kind != getattr(model, 'score_kind', kind):
+        raise ValueError(
+            f"checkpoint {checkpoint}: meta['score_kind']={kind!r} but the "
+            f'model built from the config scores by {model.score_kind!r}; '
+            'its threshold would not mean the same')
+    model.fas_threshold = thr
+    if hasattr(model, 'set_decision_threshold'):
+        # the model's own pred_label follows the deployed operating point
+        model.set_decision_threshold(thr)
     model.to(device)
     model.eval()
     return model
@@ -258,7 +283,8 @@ def inference_model(model: torch.nn.Module,
             used when the checkpoint carries none
             (``meta['fas_threshold']``). The checkpoint's threshold is the
             deployed operating point and wins; a different value here is
-            ignored with a warning.
+            ignored with a warning. With neither, the uncalibrated
+            :data:`~mmfas.structures.DEFAULT_THRESHOLD` (0.5).
         batch_size (int): Defaults to 16.
         face_bboxes (optional): ``[x1, y1, x2, y2]`` face box in pixels
             for the pipeline's ``FaceCrop`` (one box for a single image, a
@@ -267,8 +293,9 @@ def inference_model(model: torch.nn.Module,
 
     Returns:
         dict | list[dict]: Per image ``{'live_score': float, 'pred_label':
-        'live' | 'spoof', 'threshold': float | None}``; a list for a
-        list / tuple input.
+        'live' | 'spoof', 'threshold': float, 'threshold_source':
+        'checkpoint' | 'argument' | 'default'}``, ``pred_label`` = ``'live'``
+        iff ``live_score >= threshold``; a list for a list / tuple input.
 
     Raises:
         FileNotFoundError: An image path does not exist (named).
@@ -276,15 +303,20 @@ def inference_model(model: torch.nn.Module,
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
     meta_thr = getattr(model, 'fas_threshold', None)
+    if threshold is not None:
+        threshold = score_rule.check_threshold(threshold,
+                                               'inference_model threshold')
     if meta_thr is not None:
-        if threshold is not None and float(threshold) != float(meta_thr):
+        if threshold is not None and threshold != float(meta_thr):
             warnings.warn(
                 f'inference_model: threshold={threshold} ignored; the '
                 f'checkpoint fixes the threshold at {meta_thr} '
                 "(meta['fas_threshold'])")
-        thr = float(meta_thr)
+        thr, source = float(meta_thr), 'checkpoint'
+    elif threshold is not None:
+        thr, source = threshold, 'argument'
     else:
-        thr = None if threshold is None else float(threshold)
+        thr, source = score_rule.DEFAULT_THRESHOLD, 'default'
 
     if face_bboxes is None:
         boxes = [None] * len(items)
@@ -307,13 +339,12 @@ def inference_model(model: torch.nn.Module,
             for i in range(0, len(prepared), max(1, batch_size)):
                 batch = pseudo_collate(prepared[i:i + batch_size])
                 for sample in model.test_step(batch):
-                    score = float(sample.pred_score[1])
-                    if thr is None:
-                        label = CLASS_NAMES[int(sample.pred_label)]
-                    else:
-                        label = 'live' if score >= thr else 'spoof'
+                    score = score_rule.read_live_score(sample)
+                    label = score_rule.class_name(
+                        score_rule.decide(score, thr))
                     results.append(dict(live_score=score, pred_label=label,
-                                        threshold=thr))
+                                        threshold=thr,
+                                        threshold_source=source))
     finally:
         model.train(was_training)
     return results[0] if single else results

@@ -1,7 +1,7 @@
 """The FAS dataset every method reads (annotation format: ``annotation.py``)."""
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmengine.logging import MMLogger
@@ -88,6 +88,14 @@ class FASDataset(BaseDataset):
             videos, which are exempt from the ``split`` filter (the pool has
             its own); ``'rest'`` (the test set): the chosen videos are
             removed. Records of other domains are untouched either way.
+            With ``modality='depth'`` (or ``'ir'``, cross-modal K-shot) the
+            pool holds only records that have that modality, and
+            ``'selected'`` *adds* every frame of the chosen videos as items
+            of that modality (``modality='depth'``), exempt from the
+            ``split``, ``domains`` and ``modalities`` filters, to the items
+            the other filters select (the sources' RGB); ``'rest'`` removes
+            the chosen videos as before. Give the test set the same dict
+            with ``keep='rest'``: both draw the same videos.
         eval_role (str, optional): ``'val'`` (source validation, used by
             FASMetric's ``val`` threshold policy) or ``'test'`` for every
             sample. Defaults to None: each record's own ``eval_role`` field
@@ -151,14 +159,20 @@ class FASDataset(BaseDataset):
         self.kshot = dict(kshot) if kshot else None
         if self.kshot is not None:
             unknown = set(self.kshot) - {'k', 'seed', 'keep', 'domains',
-                                         'split'}
+                                         'split', 'modality'}
             if unknown or 'k' not in self.kshot:
                 raise ValueError('FASDataset: kshot takes k (required), seed, '
-                                 f'keep, domains, split; got {self.kshot}')
+                                 'keep, domains, split, modality; got '
+                                 f'{self.kshot}')
             if self.kshot.get('keep', 'selected') not in ('selected',
                                                           'rest'):
                 raise ValueError('FASDataset: kshot.keep must be "selected" '
                                  'or "rest"')
+            shot_mod = self.kshot.get('modality')
+            if shot_mod is not None and shot_mod not in MODALITIES:
+                raise ValueError(f'FASDataset: kshot.modality must be one of '
+                                 f'{list(MODALITIES)} or None, got '
+                                 f'{shot_mod!r}')
         if eval_role not in (None, 'val', 'test'):
             raise ValueError('FASDataset: eval_role must be "val", "test" or '
                              f'None, got {eval_role!r}')
@@ -182,24 +196,37 @@ class FASDataset(BaseDataset):
                 records.append(rec)
         return records
 
-    def _apply_kshot(self, records: List[dict]) -> List[dict]:
+    def _apply_kshot(self, records: List[dict]
+                     ) -> Tuple[List[dict], List[dict]]:
+        """Returns the records left for the usual filters and the k-shot
+        items of ``kshot.modality`` (empty without it)."""
         cfg = self.kshot
         domains = _as_set(cfg.get('domains'), 'kshot.domains')
         splits = _as_set(cfg.get('split'), 'kshot.split')
+        modality = cfg.get('modality')
 
         def in_pool(r):
             return ((domains is None or r['domain'] in domains)
-                    and (splits is None or r['split'] in splits))
+                    and (splits is None or r['split'] in splits)
+                    and (modality is None or bool(r.get(modality))))
 
         pool = [r for r in records if in_pool(r)]
         if not pool:
-            raise ValueError(f'FASDataset: kshot pool is empty '
-                             f'(domains={domains}, split={splits}) in '
-                             f'{self.ann_files}')
+            has = f' with a {modality} image' if modality else ''
+            raise ValueError(f'FASDataset: kshot pool is empty: no record '
+                             f'of domains={domains}, split={splits}{has} '
+                             f'in {self.ann_files}')
         chosen = select_kshot_videos(pool, cfg['k'], cfg.get('seed', 0))
         self.kshot_videos = sorted(chosen)
+        keep = cfg.get('keep', 'selected')
+        if keep == 'selected' and modality is not None:
+            # cross-modal shots: extra single-modality items, on top of
+            # what the other filters keep
+            shots = [dict(r, _kshot=True, _mods=[modality]) for r in pool
+                     if r['video_id'] in chosen]
+            return records, shots
         out = []
-        if cfg.get('keep', 'selected') == 'selected':
+        if keep == 'selected':
             for r in records:
                 if domains is not None and r['domain'] not in domains:
                     out.append(r)
@@ -208,12 +235,15 @@ class FASDataset(BaseDataset):
                     out.append(r)
         else:
             out = [r for r in records if r['video_id'] not in chosen]
-        return out
+        return out, []
 
     def _subsample_frames(self, records: List[dict]) -> List[dict]:
-        by_video: Dict[str, List[int]] = OrderedDict()
+        by_video: Dict[tuple, List[int]] = OrderedDict()
         for i, r in enumerate(records):
-            by_video.setdefault(r['video_id'], []).append(i)
+            # a video's RGB items and its k-shot depth items are subsampled
+            # separately
+            key = (r['video_id'], tuple(r['_mods']))
+            by_video.setdefault(key, []).append(i)
         keep = set()
         n = self.frames_per_video
         for idxs in by_video.values():
@@ -227,8 +257,9 @@ class FASDataset(BaseDataset):
 
     def load_data_list(self) -> List[dict]:
         records = self._read_all()
+        shots: List[dict] = []
         if self.kshot is not None:
-            records = self._apply_kshot(records)
+            records, shots = self._apply_kshot(records)
         out, missing = [], []
         for r in records:
             if (self.split is not None and r['split'] not in self.split
@@ -248,6 +279,14 @@ class FASDataset(BaseDataset):
             if self.modality_mode == 'expand' and len(lacking) == len(
                     self.modalities):
                 missing.append((r, lacking))
+                continue
+            r['_mods'] = [m for m in self.modalities if r.get(m)]
+            out.append(r)
+        for r in shots:  # cross-modal k-shot items: own split / domain
+            if self.label is not None and r['label'] != self.label:
+                continue
+            if (self.attack_types is not None and r['label'] == 'spoof'
+                    and r['attack_type'] not in self.attack_types):
                 continue
             out.append(r)
         if missing:
@@ -278,25 +317,26 @@ class FASDataset(BaseDataset):
         domain_index = {d: i for i, d in enumerate(names)}
         data_list = []
         for r in out:
-            base = self._to_info(r, domain_index)
-            if self.modality_mode == 'paired':
-                data_list.append(base)
+            # paired: one item stacking every modality (3 * M channels);
+            # expand and k-shot items: one item per (record, modality)
+            if self.modality_mode == 'paired' and not r.get('_kshot'):
+                items = [r['_mods']]
             else:
-                for m in self.modalities:
-                    if r.get(m):
-                        info = dict(base)
-                        info['modality'] = m
-                        info['modality_label'] = MODALITIES.index(m)
-                        info['img_paths'] = {m: base['img_paths'][m]}
-                        info['img_path'] = base['img_paths'][m]
-                        data_list.append(info)
+                items = [[m] for m in r['_mods']]
+            for mods in items:
+                data_list.append(self._to_info(r, domain_index, mods))
+        #: sorted modality names of the items (``'paired'`` for stacked)
+        self.item_modalities = sorted({d['modality'] for d in data_list})
         return data_list
 
-    def _to_info(self, r: dict, domain_index: Dict[str, int]) -> dict:
+    def _to_info(self, r: dict, domain_index: Dict[str, int],
+                 mods: Sequence[str]) -> dict:
+        """``modality`` is the item's modality name, or ``'paired'`` for
+        several modalities stacked along channels."""
         root = self.data_root or ''
         paths = {
             m: (r[m] if osp.isabs(r[m]) else osp.join(root, r[m]))
-            for m in self.modalities if r.get(m)
+            for m in mods
         }
         info = dict(
             img_paths=paths,
@@ -308,8 +348,8 @@ class FASDataset(BaseDataset):
             domain=r['domain'],
             domain_label=domain_index[r['domain']],
             split=r['split'],
-            modality=self.modalities[0] if len(paths) == 1 else 'paired',
-            modality_label=MODALITIES.index(next(iter(paths))),
+            modality=mods[0] if len(mods) == 1 else 'paired',
+            modality_label=MODALITIES.index(mods[0]),
         )
         role = self.eval_role or r.get('eval_role')
         if role is not None:
@@ -320,6 +360,8 @@ class FASDataset(BaseDataset):
             info['eval_role'] = role
         if r.get('bbox') is not None:
             info['face_bbox'] = np.asarray(r['bbox'], dtype=np.float32)
+            # the annotation line, for FaceCrop's errors about this box
+            info['ann_source'] = f'{r["_ann_file"]}:{r["_line"]}'
         if r.get('frame') is not None:
             info['frame'] = r['frame']
         return info
@@ -337,11 +379,35 @@ class FASDataset(BaseDataset):
 
     # --------------------------------------------------------------- queries
     def get_group_ids(self) -> np.ndarray:
-        """(domain_label * 2 + gt_label) per item, for balanced sampling."""
-        return np.array([
-            self.get_data_info(i)['domain_label'] * 2 +
-            self.get_data_info(i)['gt_label'] for i in range(len(self))
-        ], dtype=np.int64)
+        """Group id per item for balanced sampling: one group per (domain,
+        class), and per (domain, modality, class) when the items have
+        several modalities (RGB sources + depth k-shot items), so a batch
+        holds an equal count of each: ``(domain_label * M + modality index)
+        * 2 + gt_label`` (= ``domain_label * 2 + gt_label`` for M = 1).
+        :meth:`group_name` names an id."""
+        if not self._fully_initialized:
+            self.full_init()
+        mods = self.item_modalities
+        ids = []
+        for i in range(len(self)):
+            info = self.get_data_info(i)
+            ids.append((info['domain_label'] * len(mods) +
+                        mods.index(info['modality'])) * 2 +
+                       info['gt_label'])
+        return np.array(ids, dtype=np.int64)
+
+    def group_name(self, group_id: int) -> str:
+        """``'DemoD/live'``, or ``'DemoD/depth/live'`` with several
+        modalities: the name of a :meth:`get_group_ids` id."""
+        if not self._fully_initialized:
+            self.full_init()
+        mods = self.item_modalities
+        rest, label = divmod(int(group_id), 2)
+        domain, mod = divmod(rest, len(mods))
+        name = f'{self.domain_names[domain]}/'
+        if len(mods) > 1:
+            name += f'{mods[mod]}/'
+        return name + CLASSES[label]
 
     def extra_repr(self) -> List[str]:
         return [

@@ -12,8 +12,10 @@ The contract is ``docs/evaluation.md`` of the project; in short:
   scores raise a ``ValueError``; a rate whose denominator class is absent (one
   class only) is ``nan`` and a :class:`DegenerateInputWarning` is issued.
 
-Everything is computed from one ``argsort`` of the scores
-(:class:`BinaryROC`), so a million scores take a fraction of a second.
+Everything is computed from one sort of the scores (:class:`BinaryROC`), so
+a million scores take about a tenth of a second
+(``tools/analysis_tools/benchmark_metric.py`` times it against
+scikit-learn).
 """
 import warnings
 from typing import Dict, Optional, Sequence, Tuple, Union
@@ -23,7 +25,8 @@ import numpy as np
 __all__ = [
     'DegenerateInputWarning', 'check_scores_labels', 'BinaryROC', 'roc_curve',
     'roc_auc', 'eer', 'tpr_at_fpr', 'bpcer_at_apcer', 'threshold_at_apcer',
-    'threshold_at_bpcer', 'error_rates', 'aggregate_by_video', 'rate_key'
+    'threshold_at_bpcer', 'error_rates', 'aggregate_by_video', 'rate_key',
+    'encode_values'
 ]
 
 ArrayLike = Union[np.ndarray, Sequence]
@@ -31,6 +34,16 @@ ArrayLike = Union[np.ndarray, Sequence]
 # Relative slack when comparing an integer error count with ``rate * total``,
 # so that e.g. 0.29 * 100 = 28.999999999999996 still admits 29 errors.
 _RTOL = 1e-9
+# encode_values: inputs shorter than this go straight to np.unique; the
+# strided sample that proposes the distinct strings; the most distinct
+# strings compared one by one before falling back to np.unique.
+_FAST_ENCODE_MIN = 1024
+_ENCODE_SAMPLE = 2048
+_FAST_ENCODE_MAX = 16
+# ... and the longest strings (in 8-character words) sorted as integers
+_PACK_MAX_WORDS = 16
+# BinaryROC sorts each class separately up to this many classes
+_MAX_GROUP_SORTS = 256
 
 
 class DegenerateInputWarning(UserWarning):
@@ -74,6 +87,104 @@ def _check_scores(scores: ArrayLike, what: str = 'scores') -> np.ndarray:
     return scores
 
 
+def encode_values(values: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values, return_inverse=True)`` (sorted distinct values and
+    the flat code of every element), without sorting the whole array when
+    few distinct values occur.
+
+    Attack types, eval roles and domains take a handful of values over a
+    million frames: strings are then compared with each distinct value
+    (found on an evenly spaced sample; values the sample missed are found
+    and added exactly); integers in a range not much wider than the input
+    are counted with ``np.bincount``; many distinct strings of characters
+    below U+0100 (video ids, paths) are sorted as packed integers. Other
+    input (floats, objects, other characters) falls back to ``np.unique``.
+    The result is identical in every case.
+
+    Args:
+        values (array-like): ``(N, )`` values (flattened).
+
+    Returns:
+        tuple: ``(uniques, codes)`` with ``uniques[codes]`` equal to the
+        values and ``uniques`` sorted as ``np.unique`` sorts them.
+    """
+    arr = np.asarray(values).reshape(-1)
+    n = arr.size
+    kind = arr.dtype.kind
+    if n >= _FAST_ENCODE_MIN and (kind == 'b' or kind in 'iu'
+                                  and arr.dtype != np.uint64):
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo <= 2 * n:
+            shifted = arr.astype(np.intp)
+            if lo:
+                shifted -= lo
+            present = np.flatnonzero(
+                np.bincount(shifted, minlength=hi - lo + 1))
+            lut = np.empty(hi - lo + 1, dtype=np.intp)
+            lut[present] = np.arange(present.size)
+            return (present + lo).astype(arr.dtype), lut[shifted]
+    if n >= _FAST_ENCODE_MIN and kind in 'US':
+        cands, freq = np.unique(
+            arr[::max(1, n // _ENCODE_SAMPLE)], return_counts=True)
+        if cands.size <= _FAST_ENCODE_MAX:
+            # most frequent first; each comparison only sees what is left
+            cands = cands[np.argsort(-freq, kind='stable')]
+            codes = np.empty(n, dtype=np.intp)
+            rest, left = np.arange(n), arr
+            for j, value in enumerate(cands):
+                hit = left == value
+                codes[rest[np.flatnonzero(hit)]] = j
+                keep = np.flatnonzero(~hit)
+                rest, left = rest[keep], left[keep]
+            if rest.size:  # values the sample missed
+                extra, inv = np.unique(left, return_inverse=True)
+                codes[rest] = cands.size + inv.reshape(-1)
+                cands = np.concatenate([cands, extra])
+            order = np.argsort(cands, kind='stable')
+            rank = np.empty(cands.size, dtype=np.intp)
+            rank[order] = np.arange(cands.size)
+            return cands[order], rank[codes]
+    if n >= _FAST_ENCODE_MIN and kind == 'U':
+        packed = _encode_latin1(arr)
+        if packed is not None:
+            return packed
+    uniques, codes = np.unique(arr, return_inverse=True)
+    return uniques, codes.reshape(-1)
+
+
+def _encode_latin1(arr: np.ndarray) -> Optional[Tuple[np.ndarray, np.ndarray]]:
+    """:func:`encode_values` of a unicode array whose characters are all
+    below U+0100 (ids, paths): each string packed big-endian into 64-bit
+    words, whose numeric order is the strings' order, then sorted as
+    integers (many times faster than sorting strings). None if a character
+    does not fit in a byte or the strings are long."""
+    width = arr.itemsize // 4
+    if width == 0 or width > 8 * _PACK_MAX_WORDS:
+        return None
+    arr = np.ascontiguousarray(arr)
+    chars = arr.view(np.uint32).reshape(arr.size, width)
+    if chars.max() > 0xFF:
+        return None
+    num_words = -(-width // 8)
+    packed = np.zeros((arr.size, num_words * 8), dtype=np.uint8)
+    packed[:, :width] = chars
+    words = packed.view('>u8').astype(np.uint64)
+    if num_words == 1:
+        order = np.argsort(words[:, 0])
+        ordered = words[order, 0]
+        new = np.empty(arr.size, dtype=bool)
+        new[1:] = ordered[1:] != ordered[:-1]
+    else:
+        order = np.lexsort(words.T[::-1])
+        ordered = words[order]
+        new = np.empty(arr.size, dtype=bool)
+        new[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    new[0] = True
+    codes = np.empty(arr.size, dtype=np.intp)
+    codes[order] = np.cumsum(new) - 1
+    return arr[order[np.flatnonzero(new)]], codes
+
+
 def check_scores_labels(scores: ArrayLike,
                         labels: ArrayLike,
                         pos_label: int = 1) -> Tuple[np.ndarray, np.ndarray]:
@@ -97,22 +208,69 @@ def check_scores_labels(scores: ArrayLike,
         raise ValueError(f'Got {scores.size} scores but {labels.size} '
                          'labels.')
     is_live = labels == pos_label
-    others = np.unique(labels[~is_live])
-    if others.size > 1:
-        raise ValueError(
-            f'Labels must be binary: pos_label={pos_label!r} (live) and one '
-            f'spoof label, got spoof labels {others.tolist()}.')
+    # comparisons instead of sorting; np.unique decides (e.g. NaN labels)
+    first_spoof = int(np.argmin(is_live))
+    if not is_live[first_spoof] and np.any(
+            (labels != labels[first_spoof]) > is_live):
+        others = np.unique(labels[~is_live])
+        if others.size > 1:
+            raise ValueError(
+                f'Labels must be binary: pos_label={pos_label!r} (live) and '
+                f'one spoof label, got spoof labels {others.tolist()}.')
     return scores, is_live
 
 
+def _sort_key(scores: np.ndarray) -> np.ndarray:
+    """The scores as float32 when that is exact (softmax outputs of a model
+    are float32): float32 sorts about twice as fast and in the same order."""
+    as32 = scores.astype(np.float32)
+    return as32 if np.array_equal(as32, scores) else scores
+
+
+def _rates(threshold: float, live_acc: int, num_live: int, spoof_acc: int,
+           num_spoof: int, type_acc: Optional[np.ndarray],
+           type_num: Optional[np.ndarray],
+           type_names: Optional[np.ndarray]) -> Dict[str, Union[float, dict]]:
+    """The dict of :func:`error_rates` from counts of accepted samples."""
+    nan = float('nan')
+    out = dict(
+        APCER=nan, APCER_per_type={}, FAR=nan, BPCER=nan, ACER=nan, HTER=nan)
+    if np.isnan(threshold):
+        _warn('The threshold is nan (it could not be determined); every '
+              'error rate is nan.')
+        return out
+    if num_live:
+        out['BPCER'] = 1. - live_acc / num_live
+    else:
+        _warn('BPCER is undefined without live samples; reporting nan.')
+    if num_spoof:
+        out['FAR'] = float(spoof_acc / num_spoof)
+        if type_names is not None:
+            rates = type_acc / type_num
+            out['APCER_per_type'] = {
+                t: float(r)
+                for t, r in zip(type_names.tolist(), rates)
+            }
+            out['APCER'] = float(rates.max())
+        else:
+            out['APCER'] = out['FAR']
+    else:
+        _warn('APCER and FAR are undefined without spoof samples; '
+              'reporting nan.')
+    out['ACER'] = (out['APCER'] + out['BPCER']) / 2.
+    out['HTER'] = (out['FAR'] + out['BPCER']) / 2.
+    return out
+
+
 class BinaryROC:
-    """The ROC of liveness scores, from a single ``argsort``.
+    """The ROC of liveness scores, from a single sort.
 
     The curve has one point per "accept the samples with ``score >= t``" for
     ``t`` running over the distinct scores in descending order, preceded by
     the point that accepts nothing. Every metric of this module that needs
-    the curve is a method, so one sort serves AUC, EER, TPR@FPR, BPCER@APCER
-    and the thresholds at a target rate.
+    the curve is a method, so one sort serves AUC, EER, TPR@FPR, BPCER@APCER,
+    the thresholds at a target rate and the error rates (per attack type) at
+    any threshold.
 
     Each point also has a *decision threshold* that reproduces it under the
     rule ``score >= threshold`` and lies on the actual score values: the
@@ -120,14 +278,21 @@ class BinaryROC:
     for the accept-all point; the float just above the maximum score for the
     accept-nothing point.
 
+    How: the scores are grouped by class (live, then each attack type; radix
+    sort of the small group codes), each group is sorted (as float32 when
+    that is exact), and one stable merge of the sorted groups gives the
+    curve. The sorted groups stay: a rate per attack type at a threshold is
+    a binary search, not a pass over the samples.
+
     Args:
         scores (array-like): ``(N, )`` liveness scores.
         labels (array-like): ``(N, )`` labels.
         pos_label (int): The live label. Defaults to 1.
         attack_types (array-like, optional): ``(N, )`` attack type (PAI
             species) of each sample, used to make APCER the maximum over the
-            types in :meth:`threshold_at_apcer`. Values of live samples are
-            ignored. Defaults to None (APCER pooled over all attacks).
+            types in :meth:`threshold_at_apcer` and :meth:`error_rates`.
+            Values of live samples are ignored. Defaults to None (APCER
+            pooled over all attacks).
     """
 
     def __init__(self,
@@ -136,34 +301,83 @@ class BinaryROC:
                  pos_label: int = 1,
                  attack_types: Optional[ArrayLike] = None) -> None:
         scores, is_live = check_scores_labels(scores, labels, pos_label)
-        self.num_live = int(is_live.sum())
-        self.num_spoof = int(is_live.size - self.num_live)
-        order = np.argsort(-scores)  # descending
-        sorted_scores = scores[order]
-        # last index of every group of equal scores in the sorted array
-        ends = np.append(
-            np.flatnonzero(np.diff(sorted_scores)), scores.size - 1)
-        self._order, self._ends = order, ends
-        # distinct scores, descending
-        self.scores = sorted_scores[ends]
+        n = scores.size
+        self.num_live = int(np.count_nonzero(is_live))
+        self.num_spoof = int(n - self.num_live)
+        # group 0: live; 1..T: the attack types (or 1: every attack)
+        if attack_types is not None:
+            attack_types = np.asarray(attack_types).reshape(-1)
+            if attack_types.shape != scores.shape:
+                raise ValueError(f'Got {scores.size} scores but '
+                                 f'{attack_types.size} attack types.')
+            spoof = np.flatnonzero(~is_live)  # (index arrays beat masks)
+            self.type_names, type_codes = encode_values(attack_types[spoof])
+            num_groups = self.type_names.size + 1
+            groups = np.zeros(n, dtype=np.min_scalar_type(num_groups))
+            groups[spoof] = type_codes + 1
+        else:
+            self.type_names = None
+            num_groups = 2
+            groups = (~is_live).view(np.uint8)
+        counts = np.bincount(groups, minlength=num_groups)
+        bounds = np.concatenate([[0], np.cumsum(counts)])
+        key = _sort_key(scores)
+        if num_groups <= _MAX_GROUP_SORTS:
+            # radix sort of the <= 16-bit group codes, then each group
+            grouped = key[np.argsort(groups, kind='stable')]
+            for a, b in zip(bounds[:-1], bounds[1:]):
+                grouped[a:b].sort()
+        else:
+            grouped = key[np.lexsort((key, groups))]
+        grouped = grouped.astype(np.float64, copy=False)
+        # stable merge of the sorted runs: ascending scores
+        merge = np.argsort(grouped, kind='stable')
+        merged = grouped[merge]
+        self._grouped, self._bounds = grouped, bounds
+        # first index of every group of equal scores, ascending
+        starts = np.flatnonzero(merged[1:] != merged[:-1]) + 1
+        starts = np.concatenate([[0], starts])
+        is_live_sorted = merge < counts[0]
+        live_below = (np.cumsum(is_live_sorted)[starts] -
+                      is_live_sorted[starts])
+        # distinct scores, descending (+ 0. turns -0. into 0.)
+        self.scores = merged[starts[::-1]] + 0.
         # (K + 1, ) counts of accepted live / spoof samples per point
-        self.tps = np.append(0, np.cumsum(is_live[order])[ends])
-        self.fps = np.append(0, ends + 1 - self.tps[1:])
-        self._is_live = is_live
-        self._attack_types = (None if attack_types is None else
-                              np.asarray(attack_types).reshape(-1))
-        if (self._attack_types is not None
-                and self._attack_types.shape != scores.shape):
-            raise ValueError(f'Got {scores.size} scores but '
-                             f'{self._attack_types.size} attack types.')
+        tps = self.num_live - live_below[::-1]
+        self.tps = np.concatenate([[0], tps])
+        self.fps = np.concatenate([[0], n - starts[::-1] - tps])
+        self._eer = None
+        self._thresholds = None
 
-        hi, lo = self.scores[:-1], self.scores[1:]
+    @property
+    def thresholds(self) -> np.ndarray:
+        """``(K + 1, )`` decision thresholds of the points (see above)."""
+        if self._thresholds is None:
+            hi, lo = self.scores[:-1], self.scores[1:]
+            mid = 0.5 * hi + 0.5 * lo
+            # adjacent floats: the rounded midpoint may fall on the lower
+            # score, which would accept it; the higher score gives the same
+            # decisions.
+            mid = np.where(mid > lo, mid, hi)
+            self._thresholds = np.concatenate(
+                [[np.nextafter(self.scores[0], np.inf)], mid,
+                 self.scores[-1:]])
+        return self._thresholds
+
+    def _threshold(self, idx: int) -> float:
+        """``self.thresholds[idx]`` without computing all of them."""
+        k = self.scores.size
+        if idx == 0:
+            return float(np.nextafter(self.scores[0], np.inf))
+        if idx == k:
+            return float(self.scores[-1])
+        hi, lo = self.scores[idx - 1], self.scores[idx]
         mid = 0.5 * hi + 0.5 * lo
-        # adjacent floats: the rounded midpoint may fall on the lower score,
-        # which would accept it; the higher score gives the same decisions.
-        mid = np.where(mid > lo, mid, hi)
-        self.thresholds = np.concatenate(
-            [[np.nextafter(self.scores[0], np.inf)], mid, self.scores[-1:]])
+        return float(mid if mid > lo else hi)
+
+    def _group(self, g: int) -> np.ndarray:
+        """Sorted scores of group ``g`` (0: live, then the attack types)."""
+        return self._grouped[self._bounds[g]:self._bounds[g + 1]]
 
     # -- curve -----------------------------------------------------------
     def _need(self, live: bool, spoof: bool, what: str) -> bool:
@@ -215,13 +429,15 @@ class BinaryROC:
         """
         if not self._need(True, True, 'EER'):
             return float('nan'), float('nan')
-        P, N = self.num_live, self.num_spoof
-        frr_cnt = P - self.tps
-        # |FAR - FRR| * P * N in exact integers; argmin picks the first
-        # minimum, i.e. the highest threshold.
-        idx = int(np.argmin(np.abs(self.fps * P - frr_cnt * N)))
-        far, frr = self.fps[idx] / N, frr_cnt[idx] / P
-        return float((far + frr) / 2.), float(self.thresholds[idx])
+        if self._eer is None:
+            P, N = self.num_live, self.num_spoof
+            frr_cnt = P - self.tps
+            # |FAR - FRR| * P * N in exact integers; argmin picks the first
+            # minimum, i.e. the highest threshold.
+            idx = int(np.argmin(np.abs(self.fps * P - frr_cnt * N)))
+            far, frr = self.fps[idx] / N, frr_cnt[idx] / P
+            self._eer = (float((far + frr) / 2.), self._threshold(idx))
+        return self._eer
 
     def tpr_at_fpr(self, fpr: Union[float, Sequence[float]]):
         """Largest TPR (live accepted) whose FPR (spoof accepted) is
@@ -241,17 +457,22 @@ class BinaryROC:
         apcer = _check_rate(apcer, 'apcer')
         if self.num_spoof == 0:
             return None
-        if per_type and self._attack_types is not None:
-            allowed = np.ones(self.fps.shape, dtype=bool)
-            spoof = ~self._is_live
-            types = self._attack_types[self._order]
-            spoof_sorted = spoof[self._order]
-            for t in np.unique(self._attack_types[spoof]):
-                hit = spoof_sorted & (types == t)
-                fps_t = np.append(0, np.cumsum(hit)[self._ends])
-                allowed &= fps_t <= apcer * fps_t[-1] * (1 + _RTOL)
-        else:
-            allowed = self.fps <= apcer * self.num_spoof * (1 + _RTOL)
+        if per_type and self.type_names is not None:
+            # Type t accepts at most m_t = floor(apcer * N_t (1 + rtol)) of
+            # its N_t attacks iff the threshold is above its (m_t + 1)-th
+            # highest score; the points above the highest such score of all
+            # types are allowed.
+            bound = -np.inf
+            for g in range(1, self._bounds.size - 1):
+                scores_t = self._group(g)
+                num_t = scores_t.size
+                allowed_t = int(np.floor(apcer * num_t * (1 + _RTOL)))
+                if allowed_t < num_t:
+                    bound = max(bound, scores_t[num_t - allowed_t - 1])
+            # number of distinct scores above ``bound`` (descending array)
+            return int(
+                np.searchsorted(-self.scores, -bound, side='left'))
+        allowed = self.fps <= apcer * self.num_spoof * (1 + _RTOL)
         # counts only grow along the curve: ``allowed`` is a prefix
         return int(allowed.sum()) - 1
 
@@ -265,7 +486,7 @@ class BinaryROC:
         if idx is None:
             self._need(False, True, 'The threshold at a target APCER')
             return float('nan')
-        return float(self.thresholds[idx])
+        return self._threshold(idx)
 
     def threshold_at_bpcer(self, bpcer: float) -> float:
         """Highest threshold (so lowest APCER) whose BPCER is ``<= bpcer``.
@@ -275,7 +496,7 @@ class BinaryROC:
             return float('nan')
         P = self.num_live
         allowed = P - self.tps <= bpcer * P * (1 + _RTOL)
-        return float(self.thresholds[int(np.argmax(allowed))])
+        return self._threshold(int(np.argmax(allowed)))
 
     def bpcer_at_apcer(self,
                        apcer: Union[float, Sequence[float]],
@@ -290,6 +511,25 @@ class BinaryROC:
             idx = [self._threshold_index_at_apcer(a, per_type) for a in apcers]
             out = 1. - self.tps[idx] / self.num_live
         return float(out[0]) if np.ndim(apcer) == 0 else out
+
+    def error_rates(self, threshold: float) -> Dict[str, Union[float, dict]]:
+        """:func:`error_rates` of these samples at ``threshold`` (one binary
+        search per class): the same dict, ``APCER_per_type`` keyed by the
+        attack types."""
+        threshold = float(threshold)
+        if np.isnan(threshold):
+            return _rates(threshold, 0, 0, 0, 0, None, None, None)
+
+        def accepted(g):
+            scores_g = self._group(g)
+            return scores_g.size - int(
+                np.searchsorted(scores_g, threshold, side='left'))
+
+        groups = range(1, self._bounds.size - 1)
+        type_acc = np.array([accepted(g) for g in groups], dtype=np.float64)
+        return _rates(threshold, accepted(0), self.num_live,
+                      int(type_acc.sum()), self.num_spoof, type_acc,
+                      np.diff(self._bounds)[1:], self.type_names)
 
 
 def roc_curve(scores: ArrayLike,
@@ -378,46 +618,29 @@ def error_rates(scores: ArrayLike,
         :class:`DegenerateInputWarning`.
     """
     scores, is_live = check_scores_labels(scores, labels, pos_label)
-    nan = float('nan')
-    out = dict(
-        APCER=nan, APCER_per_type={}, FAR=nan, BPCER=nan, ACER=nan, HTER=nan)
     threshold = float(threshold)
+    num_live = int(np.count_nonzero(is_live))
+    num_spoof = scores.size - num_live
     if np.isnan(threshold):
-        _warn('The threshold is nan (it could not be determined); every '
-              'error rate is nan.')
-        return out
+        return _rates(threshold, 0, num_live, 0, num_spoof, None, None, None)
     accepted = scores >= threshold
-    num_live = int(is_live.sum())
-    if num_live:
-        out['BPCER'] = 1. - accepted[is_live].sum() / num_live
-    else:
-        _warn('BPCER is undefined without live samples; reporting nan.')
-    spoof = ~is_live
-    if spoof.any():
-        acc_spoof = accepted[spoof]
-        out['FAR'] = float(acc_spoof.mean())
-        if attack_types is not None:
-            attack_types = np.asarray(attack_types).reshape(-1)
-            if attack_types.shape != scores.shape:
-                raise ValueError(f'Got {scores.size} scores but '
-                                 f'{attack_types.size} attack types.')
-            types, inv = np.unique(attack_types[spoof], return_inverse=True)
-            rates = (
-                np.bincount(inv, weights=acc_spoof, minlength=types.size) /
-                np.bincount(inv, minlength=types.size))
-            out['APCER_per_type'] = {
-                t: float(r)
-                for t, r in zip(types.tolist(), rates)
-            }
-            out['APCER'] = float(rates.max())
-        else:
-            out['APCER'] = out['FAR']
-    else:
-        _warn('APCER and FAR are undefined without spoof samples; '
-              'reporting nan.')
-    out['ACER'] = (out['APCER'] + out['BPCER']) / 2.
-    out['HTER'] = (out['FAR'] + out['BPCER']) / 2.
-    return out
+    live_acc = int(np.count_nonzero(accepted & is_live))
+    spoof_acc = int(np.count_nonzero(accepted > is_live))
+    type_acc = type_num = type_names = None
+    if attack_types is not None:
+        attack_types = np.asarray(attack_types).reshape(-1)
+        if attack_types.shape != scores.shape:
+            raise ValueError(f'Got {scores.size} scores but '
+                             f'{attack_types.size} attack types.')
+        if num_spoof:
+            spoof = np.flatnonzero(~is_live)
+            type_names, inv = encode_values(attack_types[spoof])
+            type_num = np.bincount(inv, minlength=type_names.size)
+            type_acc = np.bincount(
+                inv, weights=accepted[spoof],
+                minlength=type_names.size).astype(np.float64)
+    return _rates(threshold, live_acc, num_live, spoof_acc, num_spoof,
+                  type_acc, type_num, type_names)
 
 
 def aggregate_by_video(video_ids: ArrayLike, scores: ArrayLike,
@@ -452,9 +675,13 @@ def aggregate_by_video(video_ids: ArrayLike, scores: ArrayLike,
         if arr.shape != scores.shape:
             raise ValueError(f'Got {scores.size} frame scores but '
                              f'{arr.size} values of "{name}".')
-    uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
-    inv = inv.reshape(-1)
-    order = np.lexsort((scores, inv))
+    uniq, inv = encode_values(ids)
+    # some frame of each video: the fields are checked to agree below
+    first = np.empty(uniq.size, dtype=np.intp)
+    first[inv] = np.arange(inv.size)
+    # bincount adds in input order: ascending scores within every video
+    # (equal scores are interchangeable), whatever the order of the frames
+    order = np.argsort(_sort_key(scores))
     counts = np.bincount(inv, minlength=uniq.size)
     sums = np.bincount(inv[order], weights=scores[order], minlength=uniq.size)
     out = dict(video_id=uniq, score=sums / counts, num_frames=counts)

@@ -9,6 +9,13 @@ __all__ = [
 from .dist import prepare_launcher  # noqa: E402
 
 __all__ += ['prepare_launcher']
-from .config import fix_dataloader_cfg, set_amp, set_work_dir  # noqa: E402
+from .config import (StaleConfigVariableError,  # noqa: E402
+                     check_config_overrides, enable_auto_scale_lr,
+                     fix_dataloader_cfg, load_config,
+                     merge_data_preprocessor, set_amp, set_work_dir)
 
-__all__ += ['fix_dataloader_cfg', 'set_amp', 'set_work_dir']
+__all__ += [
+    'fix_dataloader_cfg', 'set_amp', 'set_work_dir', 'load_config',
+    'check_config_overrides', 'merge_data_preprocessor',
+    'enable_auto_scale_lr', 'StaleConfigVariableError'
+]

@@ -27,6 +27,10 @@ def prepare_launcher(cfg: Config, launcher: str) -> Config:
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
     """
     cfg.launcher = launcher
+    if launcher != 'none':
+        # staged models need a DDP wrapper that runs every stage
+        from mmfas.engine.staged import use_staged_model_wrapper
+        use_staged_model_wrapper(cfg)
     if launcher == 'none' or torch.cuda.is_available():
         return cfg
     env_cfg = cfg.setdefault('env_cfg', ConfigDict())

@@ -81,11 +81,13 @@ def test_init_model_uses_config_scope_and_loads_weights(env):
 def test_inference_outputs_paths_and_arrays(env):
     model = init_model(CONFIG, env['plain'])
     one = inference_model(model, env['paths'][0])
-    assert set(one) == {'live_score', 'pred_label', 'threshold'}
+    assert set(one) == {'live_score', 'pred_label', 'threshold',
+                        'threshold_source'}
     assert isinstance(one['live_score'], float)
     assert 0.0 <= one['live_score'] <= 1.0
-    assert one['threshold'] is None  # no meta, no argument: argmax
-    assert one['pred_label'] == ('live' if one['live_score'] > 0.5 else
+    # no meta, no argument: the score rule's uncalibrated default
+    assert one['threshold'] == 0.5 and one['threshold_source'] == 'default'
+    assert one['pred_label'] == ('live' if one['live_score'] >= 0.5 else
                                  'spoof')
 
     many = inference_model(model, env['paths'], batch_size=3)
@@ -125,13 +127,22 @@ def test_threshold_from_checkpoint_meta(env):
     meta = ckpt['meta']
     assert meta['fas_threshold'] == pytest.approx(thr)
     assert meta['threshold_policy'] == 'fixed'
+    assert meta['classes'] == ['spoof', 'live']
+    assert meta['score_kind'] == 'logits'
+    unverified = export_tool.export(CONFIG, env['plain'], thr,
+                                    str(env['root'] / 'unverified.pth'),
+                                    verify=False)
+    assert unverified['score_kind'] == 'logits'
     assert meta['source']['checkpoint'] == osp.abspath(env['plain'])
     assert meta['source']['iter'] == 7
 
     dmodel = init_model(CONFIG, deploy)
     assert dmodel.fas_threshold == pytest.approx(thr)
+    # the model's own predict decides at the deployed threshold too
+    assert dmodel.decision_threshold == pytest.approx(thr)
     res = inference_model(dmodel, env['paths'])
-    assert all(r['threshold'] == pytest.approx(thr) for r in res)
+    assert all(r['threshold'] == pytest.approx(thr) and
+               r['threshold_source'] == 'checkpoint' for r in res)
     assert sorted(r['pred_label'] for r in res) == ['live', 'live',
                                                     'spoof', 'spoof']
     for r in res:
@@ -140,8 +151,10 @@ def test_threshold_from_checkpoint_meta(env):
 
     # no threshold in the checkpoint: the explicit argument decides
     low = inference_model(model, env['paths'], threshold=0.0)
-    assert all(r['pred_label'] == 'live' and r['threshold'] == 0.0
-               for r in low)
+    assert all(r['pred_label'] == 'live' and r['threshold'] == 0.0 and
+               r['threshold_source'] == 'argument' for r in low)
+    with pytest.raises(ValueError, match=r'\[0, 1\]'):
+        inference_model(model, env['paths'][0], threshold=1.5)
     # the checkpoint's operating point wins over a different argument,
     # with a warning
     with pytest.warns(UserWarning, match='ignored'):
@@ -150,6 +163,21 @@ def test_threshold_from_checkpoint_meta(env):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         inference_model(dmodel, env['paths'][0], threshold=thr)
+
+
+def test_deploy_meta_must_fit_the_score_rule(env, tmp_path):
+    """A deployment threshold is a threshold on one score kind in one class
+    order; a checkpoint stating another is refused, naming the field."""
+    state = safe_torch_load(env['plain'])['state_dict']
+    for meta, match in ((dict(fas_threshold=0.4, score_kind='distance'),
+                         'score_kind'),
+                        (dict(fas_threshold=0.4, classes=['live', 'spoof']),
+                         'class order'),
+                        (dict(fas_threshold=1.4), r'\[0, 1\]')):
+        path = tmp_path / 'bad_meta.pth'
+        torch.save(dict(state_dict=state, meta=meta), str(path))
+        with pytest.raises(ValueError, match=match):
+            init_model(CONFIG, str(path))
 
 
 def test_missing_image_is_named(env):
@@ -197,7 +225,7 @@ def test_same_scores_as_the_test_pipeline_on_a_dataset(env, tmp_path):
     got = inference_model(model, [i['img_path'] for i in infos],
                           face_bboxes=[i['face_bbox'] for i in infos])
     for r, s in zip(ref, got):
-        assert s['live_score'] == pytest.approx(float(r.pred_score[1]),
+        assert s['live_score'] == pytest.approx(float(r.live_score),
                                                 abs=1e-5)
     # arrays take boxes too; a single image takes a single box
     one = inference_model(model, cv2.imread(infos[0]['img_path']),
@@ -212,8 +240,13 @@ def test_same_scores_as_the_test_pipeline_on_a_dataset(env, tmp_path):
 
 
 def test_trainable_only_checkpoint_loads_strictly(tmp_path):
+    # the frozen CLIP comes from a weights file, so the checkpoint may omit
+    # it (a randomly initialised one is stored: test_strict_loading.py)
+    weights = tmp_path / 'clip.pth'
+    torch.save(init_model(FLIPV_CONFIG).backbone.clip.state_dict(), weights)
     opts = {'model.save_trainable_only': True,
-            'model.backbone.freeze': 'all'}
+            'model.backbone.freeze': 'all',
+            'model.backbone.pretrained': str(weights)}
     model = init_model(FLIPV_CONFIG, cfg_options=opts)
     state = model.state_dict()
     assert 'head.classifier.weight' in state

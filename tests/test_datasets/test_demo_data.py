@@ -11,9 +11,14 @@ import pytest
 
 from mmfas.datasets.annotation import load_annotations
 from mmfas.datasets.demo_data import (DEMO_ATTACK_TYPES, DEMO_DOMAINS,
-                                      DOMAIN_SPECS, META_FILE, demo_settings,
+                                      DOMAIN_SPECS, FULL_FACE_ATTACK_TYPES,
+                                      META_FILE, OCCLUSION_OBJECTS,
+                                      OCCLUSION_POSITIONS, ann_file_of,
+                                      demo_settings,
                                       is_demo_dataset_complete,
-                                      make_demo_dataset)
+                                      make_demo_dataset,
+                                      region_box_fractions)
+from mmfas.models.utils.cue_maps import CUE_POSITIONS
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 N_SUBJ = 6
@@ -30,7 +35,9 @@ def demo(tmp_path_factory):
                                 num_workers=2)
     records = {
         d: load_annotations(osp.join(root, d, 'annotations', 'all.jsonl'),
-                            data_root=root, check_files=True)
+                            data_root=root, check_files=True) +
+        load_annotations(osp.join(root, d, 'annotations', 'partial.jsonl'),
+                         data_root=root, check_files=True)
         for d in DEMO_DOMAINS
     }
     return root, summary, records
@@ -57,15 +64,20 @@ def _jpeg_luma_qtable_mean(path):
 
 
 # ---------------------------------------------------------------- format --
-def test_defaults_give_about_2000_rgb_frames():
+def test_defaults_give_2000_classic_and_400_partial_rgb_frames():
+    # the classic set (all.jsonl: live, print, replay, mask) is unchanged
+    # since the partial attacks (their own file) were added: 2,000 frames
     s = demo_settings()
     per_subject = (s['live_videos_per_subject'] + s['attack_videos_per_type']
                    * len(s['attack_types'])) * s['frames_per_video']
     total = len(s['domains']) * s['num_subjects'] * per_subject
-    assert total == 2000
+    assert total == 2400
+    partial = len(s['domains']) * s['num_subjects'] * s[
+        'attack_videos_per_type'] * s['frames_per_video']
+    assert total - partial == 2000
     assert s['modalities'] == ['rgb']
     assert s['domains'] == list(DEMO_DOMAINS)
-    assert s['attack_types'] == ['print', 'replay', 'mask']
+    assert s['attack_types'] == ['print', 'replay', 'mask', 'partial']
 
 
 def test_annotations_valid_and_complete(demo):
@@ -94,10 +106,24 @@ def test_annotations_valid_and_complete(demo):
                 assert r['attack_type'] == 'none'
             else:
                 assert r['attack_type'] in DEMO_ATTACK_TYPES
+            # partial attacks (only) live in their own file with a region
+            assert (r['attack_type'] == 'partial') == ('occlusion' in r)
+            assert (r['attack_type'] == 'partial') == ('occlusion_mask' in r)
+            assert isinstance(r['captions'], list) and len(r['captions']) == 3
+    for dom in DEMO_DOMAINS:
+        classic = load_annotations(osp.join(root, ann_file_of(dom)), root)
+        part = load_annotations(osp.join(root, ann_file_of(dom, 'partial')),
+                                root)
+        assert {r['attack_type'] for r in classic} == {
+            'none', *FULL_FACE_ATTACK_TYPES}
+        assert {r['attack_type'] for r in part} == {'partial'}
     assert osp.isfile(osp.join(root, 'README.md'))
     assert 'synthetic' in open(osp.join(root, 'README.md')).read().lower()
     assert summary['ann_files'] == [
         f'{d}/annotations/all.jsonl' for d in DEMO_DOMAINS
+    ]
+    assert summary['partial_ann_files'] == [
+        f'{d}/annotations/partial.jsonl' for d in DEMO_DOMAINS
     ]
 
 
@@ -112,7 +138,7 @@ def test_counts_per_domain_split_label_attack(demo):
         attacks = Counter(r['attack_type'] for r in recs)
         assert attacks == {'none': N_SUBJ * N_LIVE_VIDEOS * FPV,
                            'print': N_SUBJ * FPV, 'replay': N_SUBJ * FPV,
-                           'mask': N_SUBJ * FPV}
+                           'mask': N_SUBJ * FPV, 'partial': N_SUBJ * FPV}
         # each video: FPV frames 0..FPV-1, one label / attack / subject
         videos = defaultdict(list)
         for r in recs:
@@ -165,7 +191,9 @@ def test_same_seed_same_bytes_any_workers(tmp_path):
     make_demo_dataset(str(tmp_path / 'b'), seed=7, num_workers=2, **kw)
     make_demo_dataset(str(tmp_path / 'c'), seed=8, num_workers=0, **kw)
     a, b, c = (_tree_bytes(str(tmp_path / x)) for x in 'abc')
-    assert len(a) == 3 * 2 * 5 * 3 + 2 + 2  # images + 2 ann + README + meta
+    # images + region masks of the partial attacks + 2 x (all, partial)
+    # annotation files + README + meta
+    assert len(a) == 3 * 2 * 6 * 3 + 3 * 2 + 2 * 2 + 2
     assert a == b
     assert a.keys() == c.keys()
     imgs = [k for k in a if k.endswith('.jpg')]
@@ -186,7 +214,7 @@ def test_regenerate_replaces_and_refuses_foreign(tmp_path):
                       domains=('DemoB', ))
     assert not osp.exists(osp.join(out, 'DemoB', 'frames', 's03_live_00'))
     n_files = sum(len(f) for _, _, f in os.walk(osp.join(out, 'DemoB')))
-    assert n_files == 3 * 5 + 1
+    assert n_files == 3 * 6 + 3 + 2  # images, region masks, 2 ann files
     # a folder the generator did not write is never deleted
     foreign = tmp_path / 'foreign'
     (foreign / 'DemoB').mkdir(parents=True)
@@ -225,6 +253,8 @@ def test_depth_live_face_shaped_print_replay_flat(demo):
             elif r['attack_type'] in ('print', 'replay'):
                 assert c.std() < 5, (r['depth'], c.std())
                 assert c.mean() > 50  # a plane, not an empty map
+            elif r['attack_type'] == 'partial':  # see test_partial_depth
+                continue
             else:  # mask: face-shaped shell (but smoother than a face)
                 assert c.std() > 15
                 assert centre > corners + 20
@@ -317,6 +347,133 @@ def test_domains_differ(demo):
     # JPEG quality: A (55) < C (72) < B (88) < D (95) -> quant tables shrink
     qs = [stats[d]['q'] for d in ('DemoA', 'DemoC', 'DemoB', 'DemoD')]
     assert qs == sorted(qs, reverse=True) and len(set(qs)) == 4
+
+
+# ------------------------------------------------------ partial attacks --
+def _partial_records(records):
+    return [r for recs in records.values() for r in recs
+            if r['attack_type'] == 'partial']
+
+
+def _box_region_share(mask, box, position):
+    """(share of the mask's pixels inside the face box that lie in the
+    named region, share of the named region the mask covers)."""
+    x1, y1, x2, y2 = box
+    h, w = mask.shape
+    yy, xx = np.mgrid[0:h, 0:w] + 0.5
+    u, v = (xx - x1) / (x2 - x1), (yy - y1) / (y2 - y1)
+    inside = (u >= 0) & (u < 1) & (v >= 0) & (v < 1)
+    u0, v0, u1, v1 = region_box_fractions(position)
+    region = inside & (u >= u0) & (u < u1) & (v >= v0) & (v < v1)
+    m = mask > 0
+    return ((m & region).sum() / max(1, (m & inside).sum()),
+            (m & region).sum() / max(1, region.sum()))
+
+
+def test_region_fractions_match_cue_positions():
+    # the generator and SLIP's cue maps name the same regions
+    assert set(OCCLUSION_POSITIONS) == set(CUE_POSITIONS)
+    assert len(OCCLUSION_POSITIONS) == 8
+    for pos, (fx, fy) in CUE_POSITIONS.items():
+        u0, v0, u1, v1 = region_box_fractions(pos)
+        assert ((u0 + u1) / 2, (v0 + v1) / 2) == (fx, fy), pos
+        assert (u1 - u0) * (v1 - v0) in (0.25, 0.5)
+    with pytest.raises(ValueError, match='unknown occlusion position'):
+        region_box_fractions('middle')
+
+
+@pytest.mark.parametrize('position', sorted(CUE_POSITIONS))
+def test_occluder_alpha_lands_in_named_region(position):
+    from mmfas.datasets.demo_data import _region_alpha
+    for k in range(5):
+        rng = np.random.default_rng(k)
+        box = np.array([30.0 + k, 24.0, 98.0 + k, 112.0])
+        alpha = _region_alpha(128, box, position, rng)
+        share, cover = _box_region_share(alpha >= 0.5, box, position)
+        assert share > 0.8 and cover > 0.8, (position, k, share, cover)
+        # centre of mass (in box coordinates) nearest to the named region
+        m = alpha >= 0.5
+        ys, xs = np.nonzero(m)
+        x1, y1, x2, y2 = box
+        inb = (xs >= x1) & (xs < x2) & (ys >= y1) & (ys < y2)
+        cu = ((xs[inb] + 0.5 - x1) / (x2 - x1)).mean()
+        cv = ((ys[inb] + 0.5 - y1) / (y2 - y1)).mean()
+        near = min(CUE_POSITIONS, key=lambda p: (CUE_POSITIONS[p][0] - cu)**2
+                   + (CUE_POSITIONS[p][1] - cv)**2)
+        assert near == position, (position, cu, cv)
+
+
+def test_partial_masks_in_named_region_and_captions_name_it(demo):
+    root, _, records = demo
+    parts = _partial_records(records)
+    assert len(parts) == 4 * N_SUBJ * FPV
+    assert {r['occlusion']['object'] for r in parts} <= set(OCCLUSION_OBJECTS)
+    assert len({r['occlusion']['position'] for r in parts}) >= 5
+    assert len({r['occlusion']['object'] for r in parts}) == 4
+    for r in parts:
+        pos, obj = r['occlusion']['position'], r['occlusion']['object']
+        assert pos in OCCLUSION_POSITIONS
+        img = cv2.imread(osp.join(root, r['rgb']))
+        mask = cv2.imread(osp.join(root, r['occlusion_mask']),
+                          cv2.IMREAD_UNCHANGED)
+        assert r['occlusion_mask'] == r['rgb'][:-4] + '_occlusion.png'
+        assert mask.shape == img.shape[:2] and mask.dtype == np.uint8
+        assert set(np.unique(mask)) <= {0, 255}
+        share, cover = _box_region_share(mask, r['bbox'], pos)
+        assert share > 0.8 and cover > 0.8, (r['rgb'], pos, share, cover)
+        # the captions name the region and the object
+        assert r['captions'][0].startswith(
+            f'the {pos} part of the face is covered by ')
+        assert obj in r['captions'][0] and obj in r['captions'][2]
+        assert all(pos in c for c in r['captions'])
+    # one region and object per video
+    per_video = defaultdict(set)
+    for r in parts:
+        per_video[r['video_id']].add(tuple(r['occlusion'].values()))
+    assert all(len(v) == 1 for v in per_video.values())
+
+
+def test_partial_occluder_changes_only_its_region(demo):
+    """Outside the occluder a partial attack is a live face (face-shaped
+    depth); inside, paper and screens are flat planes and the texture is
+    the occluder's."""
+    root, _, records = demo
+    for r in _partial_records(records):
+        mask = cv2.imread(osp.join(root, r['occlusion_mask']),
+                          cv2.IMREAD_UNCHANGED) > 0
+        d = cv2.imread(osp.join(root, r['depth']),
+                       cv2.IMREAD_UNCHANGED).astype(np.float32)
+        inner = cv2.erode(mask.astype(np.uint8), np.ones((5, 5))) > 0
+        x1, y1, x2, y2 = [int(round(v)) for v in r['bbox']]
+        box = np.zeros_like(mask)
+        box[y1:y2, x1:x2] = True
+        free = box & ~cv2.dilate(mask.astype(np.uint8), np.ones((5, 5)),
+                                 iterations=2).astype(bool)
+        assert d[free].std() > 10, (r['depth'], d[free].std())
+        if r['occlusion']['object'] in ('paper', 'screen'):
+            assert d[inner].std() < 5, (r['depth'], d[inner].std())
+            assert d[inner].mean() > d[free].mean()  # in front of the face
+
+
+def test_captions_say_what_the_image_is(demo):
+    _, _, records = demo
+    live_words = ('real', 'live', 'bonafide', 'genuine')
+    for recs in records.values():
+        for r in recs:
+            caps = r['captions']
+            assert len(caps) == len(set(caps)) == 3
+            text = ' '.join(caps)
+            t = r['attack_type']
+            if t == 'none':
+                assert any(w in caps[0].split() for w in live_words)
+                assert 'pores' in text
+                assert 'attack' not in text and 'fake' not in text
+            else:
+                assert any(w in text.split() for w in ('spoof', 'fake',
+                                                       'attack'))
+                cue = {'print': 'halftone', 'replay': 'moire',
+                       'mask': 'plastic', 'partial': 'covered'}[t]
+                assert cue in text, (t, text)
 
 
 # ------------------------------------------------------------------- CLI --

@@ -316,3 +316,92 @@ def test_record_eval_role_is_honoured_and_checked(fas_root, tmp_path):
     write_annotations(recs, str(bad))
     with pytest.raises(ValueError, match=f'{bad}:4: eval_role'):
         FASDataset(str(bad), data_root=str(fas_root))
+
+
+def test_crossmodal_kshot_rgb_sources_plus_depth_shots(fas_root):
+    """RGB of the sources + K depth shots of the target in one training set;
+    the target-modality test set drops the same shots; every item carries
+    its modality to the data sample."""
+    from mmfas.utils import register_all_modules
+    register_all_modules()
+    shots = dict(k=1, seed=3, domains=['DB'], modality='depth')
+    pipeline = [dict(type='LoadFASImages'),
+                dict(type='Resize', scale=(8, 8)),
+                dict(type='PackFASInputs')]
+    train = FASDataset(ANN, data_root=str(fas_root), split='train',
+                       domains=['DA'], modalities='rgb',
+                       kshot=dict(shots, keep='selected'), pipeline=pipeline)
+    infos = [train.get_data_info(i) for i in range(len(train))]
+    rgb = [i for i in infos if i['modality'] == 'rgb']
+    depth = [i for i in infos if i['modality'] == 'depth']
+    assert len(rgb) + len(depth) == len(infos)
+    # sources: DA's train split in RGB only
+    assert {i['video_id'] for i in rgb} == {'DA/v0', 'DA/v3'}
+    assert all(set(i['img_paths']) == {'rgb'} for i in rgb)
+    # shots: 1 live + 1 spoof DB video (any split), every frame, depth only
+    chosen = set(train.kshot_videos)
+    assert {i['video_id'] for i in depth} == chosen and len(chosen) == 2
+    assert sorted(i['gt_label'] for i in depth) == [0, 0, 0, 1, 1, 1]
+    assert all(set(i['img_paths']) == {'depth'} and i['domain'] == 'DB'
+               and i['modality_label'] == 1 for i in depth)
+    assert train.item_modalities == ['depth', 'rgb']
+    # the modality rides along to the data sample (and the model)
+    k = infos.index(depth[0])
+    out = train[k]
+    assert out['inputs'].shape == (3, 8, 8)
+    assert (out['inputs'] == 200).all() or (out['inputs'] == 0).all()
+    assert out['data_samples'].modality == 'depth'
+    assert out['data_samples'].modality_label.tolist() == [1]
+    assert train[infos.index(rgb[0])]['data_samples'].modality == 'rgb'
+
+    # balanced sampling: (domain, modality, class) groups
+    groups = train.get_group_ids()
+    names = sorted({train.group_name(g) for g in groups})
+    assert names == ['DA/rgb/live', 'DA/rgb/spoof', 'DB/depth/live',
+                     'DB/depth/spoof']
+    sampler = DomainClassBalancedSampler(train, samples_per_group=2, seed=0,
+                                         batch_size=8)
+    idx = list(sampler)
+    for b in range(0, len(idx), 8):
+        assert sorted(np.bincount(groups[idx[b:b + 8]])[np.unique(groups)]
+                      .tolist()) == [2, 2, 2, 2]
+
+    # the target-modality test set: same draw, shots removed
+    test = FASDataset(ANN[1], data_root=str(fas_root), modalities='depth',
+                      kshot=dict(shots, keep='rest'))
+    assert set(test.kshot_videos) == chosen
+    test_videos = {test.get_data_info(i)['video_id']
+                   for i in range(len(test))}
+    assert not test_videos & chosen and len(test_videos) == 4
+    assert {test.get_data_info(i)['modality'] for i in range(len(test))} \
+        == {'depth'}
+    # another seed draws other shots
+    draws = {tuple(FASDataset(ANN[1], data_root=str(fas_root),
+                              modalities='depth',
+                              kshot=dict(shots, seed=s, keep='rest')
+                              ).kshot_videos) for s in range(6)}
+    assert len(draws) > 1
+
+
+def test_crossmodal_kshot_same_dataset_and_errors(fas_root):
+    # CASIA-SURF style: all RGB train of one dataset + depth shots of it
+    ds = FASDataset(ANN[1], data_root=str(fas_root), split='train',
+                    modalities='rgb', frames_per_video=1,
+                    kshot=dict(k=1, domains=['DB'], split='train',
+                               modality='depth'))
+    items = sorted((ds.get_data_info(i)['video_id'],
+                    ds.get_data_info(i)['modality']) for i in range(len(ds)))
+    # both videos of DB's train split, once in RGB and once in depth,
+    # frames_per_video applies to each (video, modality) separately
+    assert items == [('DB/v0', 'depth'), ('DB/v0', 'rgb'),
+                     ('DB/v3', 'depth'), ('DB/v3', 'rgb')]
+    # without a kshot modality nothing changes: one group per (domain, class)
+    plain = FASDataset(ANN, data_root=str(fas_root))
+    assert plain.get_group_ids().tolist()[:3] == [1, 1, 1]
+    assert plain.group_name(1) == 'DA/live'
+    with pytest.raises(ValueError, match='kshot.modality'):
+        FASDataset(ANN, data_root=str(fas_root),
+                   kshot=dict(k=1, modality='thermal'))
+    with pytest.raises(ValueError, match='kshot pool is empty'):
+        FASDataset(ANN, data_root=str(fas_root),
+                   kshot=dict(k=1, modality='ir'))

@@ -15,6 +15,7 @@ from mmpretrain.structures import DataSample
 from mmfas.evaluation import FASMetric
 from mmfas.evaluation.functional import DegenerateInputWarning
 from mmfas.registry import METRICS
+from mmfas.structures import set_prediction
 
 DEFAULT_ARGS = dict(type='FASMetric')
 
@@ -24,11 +25,14 @@ def sample(score,
            video_id=None,
            attack_type=None,
            domain='D',
-           eval_role='test'):
-    """A ``DataSample`` as the model returns it, as a dict (what mmengine
-    hands to ``process``). ``score`` is the liveness probability."""
-    pred = torch.tensor([1 - score, score], dtype=torch.float32)
+           eval_role='test',
+           modality=None):
+    """A ``DataSample`` as the model returns it (written by the score rule),
+    as a dict (what mmengine hands to ``process``). ``score`` is the
+    liveness score."""
     meta = dict(domain=domain)
+    if modality is not None:
+        meta['modality'] = modality
     if video_id is not None:
         meta['video_id'] = video_id
     if attack_type is None:
@@ -36,8 +40,8 @@ def sample(score,
     meta['attack_type'] = attack_type
     if eval_role is not None:
         meta['eval_role'] = eval_role
-    ds = DataSample(metainfo=meta).set_gt_label(label).set_pred_score(pred)
-    return ds.to_dict()
+    ds = DataSample(metainfo=meta).set_gt_label(label)
+    return set_prediction(ds, score).to_dict()
 
 
 # Scores are binary fractions so that means and midpoints are exact.
@@ -105,7 +109,7 @@ class TestFASMetric(TestCase):
         self.assertEqual(metrics['fas/BPCER@APCER=5e-2'], 50.)
 
     def test_calculate_without_runner(self):
-        scores = [s['pred_score'][1].item() for s in VAL + TEST]
+        scores = [s['live_score'].item() for s in VAL + TEST]
         labels = [s['gt_label'].item() for s in VAL + TEST]
         meta = {
             k: [s[k] for s in VAL + TEST]
@@ -245,8 +249,10 @@ class TestFASMetric(TestCase):
             build(val_target=dict(type='apcer'))
         with pytest.raises(ValueError, match='val_target.type'):
             build(val_target=dict(type='auc'))
-        with pytest.raises(ValueError, match='out of range'):
-            build(score_index=2).process(None, copy.deepcopy(TEST[:1]))
+        with pytest.raises(ValueError, match='per_modality'):
+            build(per_modality='yes')
+        with pytest.raises(ValueError, match='.pkl'):
+            build(out_file_path='preds.json')
 
     def test_frame_level(self):
         m = evaluate(
@@ -260,16 +266,30 @@ class TestFASMetric(TestCase):
         self.assertEqual(m['fas/APCER_print'], 100.)
         self.assertAlmostEqual(m['fas/APCER_replay'], 100 / 3)
 
-    def test_score_column_and_spoofness(self):
+    def test_reads_the_score_rule_live_score(self):
+        """issue 12: the metric reads ``live_score`` written by the score
+        rule; no column guessing (``score_index`` / ``score_type`` are
+        gone), and a prediction that bypassed the rule is refused."""
+        for old in (dict(score_index=0), dict(score_type='spoofness')):
+            with pytest.raises(TypeError):
+                build(**old)
         ref = evaluate(build(), VAL + TEST)
-        swapped = copy.deepcopy(VAL + TEST)
-        for s in swapped:
-            s['pred_score'] = s['pred_score'].flip(0)  # [live, spoof]
-        self.assertEqual(evaluate(build(score_index=0), swapped), ref)
-        # [spoofness, 1 - spoofness] read as spoofness from column 0
-        self.assertEqual(
-            evaluate(build(score_index=0, score_type='spoofness'), VAL + TEST),
-            ref)
+        # the live score decides, whatever the order of other fields
+        no_pred = copy.deepcopy(VAL + TEST)
+        for s in no_pred:
+            del s['pred_score']
+        self.assertEqual(evaluate(build(), no_pred), ref)
+        # only pred_score (a predict outside the score rule): refused
+        only_pred = copy.deepcopy(TEST[:2])
+        for s in only_pred:
+            del s['live_score']
+        with pytest.raises(ValueError, match='no `live_score`'):
+            build().process(None, only_pred)
+        # pred_score in another class order than live_score says: refused
+        swapped = copy.deepcopy(TEST[:1])
+        swapped[0]['pred_score'] = swapped[0]['pred_score'].flip(0)
+        with pytest.raises(ValueError, match=r'\[1 - s, s\]'):
+            build().process(None, swapped)
 
     def test_custom_rates(self):
         m = evaluate(
@@ -284,7 +304,7 @@ class TestFASMetric(TestCase):
     def test_missing_eval_role_is_test(self):
         no_role = [
             sample(
-                s['pred_score'][1].item(),
+                s['live_score'].item(),
                 s['gt_label'].item(),
                 s['video_id'],
                 s['attack_type'],
@@ -298,10 +318,10 @@ class TestFASMetric(TestCase):
     def test_evaluator(self):
         evaluator = Evaluator(metrics=build(threshold_policy='test_eer'))
         evaluator.process([
-            DataSample(
-                metainfo=dict(video_id=f'v{i}', attack_type=t,
-                              domain='D')).set_gt_label(y).set_pred_score(
-                                  torch.tensor([1 - s, s]))
+            set_prediction(
+                DataSample(metainfo=dict(
+                    video_id=f'v{i}', attack_type=t,
+                    domain='D')).set_gt_label(y), s)
             for i, (s, y,
                     t) in enumerate([(0.9, 1,
                                       'none'), (0.2, 0,
@@ -323,8 +343,9 @@ class TestDegenerateInput(TestCase):
 
     def test_nan_scores(self):
         bad = copy.deepcopy(TEST)
-        bad[0]['pred_score'][:] = float('nan')
-        bad[4]['pred_score'][:] = float('nan')
+        for i in (0, 4):  # what predict writes for NaN logits
+            bad[i]['live_score'] = torch.tensor(float('nan'))
+            bad[i]['pred_score'][:] = float('nan')
         with pytest.raises(ValueError, match='2 of 9 scores are NaN'):
             evaluate(build(threshold_policy='fixed', threshold=0.5), bad)
 
@@ -413,3 +434,149 @@ class TestOutputFiles(TestCase):
                     logger.removeHandler(h)
                 # leave no current logger pointing at a deleted directory
                 MMLogger._instance_dict.pop(name, None)
+
+
+# depth samples: val live 0.375, 0.3125, spoof 0.125, 0.0625 -> own EER
+# threshold 0.21875; test: the video ids of RGB test videos, other scores
+DEPTH_VAL = [
+    sample(0.375, 1, 'A/live1', domain='A', eval_role='val',
+           modality='depth'),
+    sample(0.3125, 1, 'A/live2', domain='A', eval_role='val',
+           modality='depth'),
+    sample(0.125, 0, 'B/spoof1', domain='B', eval_role='val',
+           modality='depth'),
+    sample(0.0625, 0, 'B/spoof2', domain='B', eval_role='val',
+           modality='depth'),
+]
+DEPTH_TEST = [
+    sample(0.25, 1, 'T/live1', domain='T', modality='depth'),
+    sample(0.1875, 0, 'T/print1', 'print', domain='T', modality='depth'),
+]
+
+
+class TestPerModality(TestCase):
+    """issue 12 section 3: per-modality metrics, the threshold policy
+    applied within each modality."""
+
+    def test_modality_rides_along_default_rgb(self):
+        metric = build()
+        metric.process(None, copy.deepcopy(TEST[:1] + DEPTH_TEST[:1]))
+        self.assertEqual([r['modality'] for r in metric.results],
+                         ['rgb', 'depth'])
+
+    def test_val_policy_per_modality(self):
+        ref = evaluate(build(), VAL + TEST)
+        m = evaluate(build(), VAL + TEST + DEPTH_VAL + DEPTH_TEST)
+        # RGB alone: exactly the single-modality metrics
+        for k, v in ref.items():
+            self.assertEqual(m['fas/rgb/' + k[len('fas/'):]], v, k)
+        # depth at its own val threshold: live 0.25 accepted, print 0.1875
+        # rejected
+        self.assertEqual(m['fas/depth/threshold'], 0.21875)
+        self.assertEqual(m['fas/depth/HTER'], 0.)
+        self.assertEqual(m['fas/depth/num_live'], 1)
+        self.assertEqual(m['fas/depth/num_spoof'], 1)
+        # pooled: all val (separable, lowest live 0.3125, highest spoof
+        # 0.25); the same video id in two modalities is two videos
+        self.assertEqual(m['fas/threshold'], 0.28125)
+        self.assertEqual(m['fas/num_live'], 3)
+        self.assertEqual(m['fas/num_spoof'], 4)
+
+    def test_cross_modal_val_from_all_modalities(self):
+        """RGB source validation, depth target test: depth takes the
+        threshold of the (RGB) validation samples."""
+        m = evaluate(build(), VAL + DEPTH_TEST)
+        self.assertEqual(m['fas/depth/threshold'], 0.5)
+        self.assertEqual(m['fas/depth/BPCER'], 100.)  # 0.25 < 0.5
+        self.assertEqual(m['fas/depth/APCER'], 0.)
+        self.assertEqual(m['fas/depth/num_live'], 1)
+        # RGB has validation samples only: evaluated at its own threshold
+        self.assertEqual(m['fas/rgb/threshold'], 0.5)
+        self.assertEqual(m['fas/rgb/num_live'], 2)
+
+    def test_other_policies_and_switch(self):
+        m = evaluate(build(threshold_policy='test_eer'),
+                     VAL + TEST + DEPTH_TEST)
+        # depth: the EER of its own two scores (separable)
+        self.assertEqual(m['fas/depth/EER'], 0.)
+        self.assertEqual(m['fas/depth/threshold'], 0.21875)
+        m = evaluate(build(threshold_policy='fixed', threshold=0.2),
+                     VAL + TEST + DEPTH_TEST)
+        self.assertEqual(m['fas/depth/threshold'], 0.2)
+        self.assertEqual(m['fas/depth/APCER'], 0.)
+        self.assertEqual(m['fas/depth/BPCER'], 0.)
+        self.assertFalse(any(
+            '/depth/' in k
+            for k in evaluate(build(per_modality=False), VAL + TEST +
+                              DEPTH_TEST)))
+        one = evaluate(build(per_modality=True), VAL + TEST)
+        self.assertEqual(one['fas/rgb/HTER'], one['fas/HTER'])
+        self.assertNotIn('fas/depth/HTER', one)
+
+    def test_per_modality_csv(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            evaluate(build(out_dir=tmp), VAL + TEST + DEPTH_TEST)
+            for f in ('fas_scores_fas.csv', 'fas_scores_fas_rgb.csv',
+                      'fas_scores_fas_depth.csv', 'fas_roc_fas_depth.csv'):
+                self.assertTrue(osp.isfile(osp.join(tmp, f)), f)
+            with open(osp.join(tmp, 'fas_scores_fas_depth.csv')) as f:
+                rows = list(csv.reader(f))
+            self.assertIn(['depth:T/live1', 'T', 'none', '1', '0.25', 'test'],
+                          rows)
+
+
+class TestDecisionsAndFiles(TestCase):
+
+    def test_dump_follows_the_threshold(self):
+        """issue 11: ``--out`` stored ``pred_label`` by argmax although the
+        decision rule is ``live_score >= threshold``."""
+        with tempfile.TemporaryDirectory() as tmp:
+            out = osp.join(tmp, 'preds.pkl')
+            evaluate(build(threshold_policy='fixed', threshold=0.7,
+                           out_file_path=out), VAL + TEST)
+            import pickle
+            with open(out, 'rb') as f:
+                dumped = pickle.load(f)
+        self.assertEqual(len(dumped), len(VAL + TEST))
+        argmax_differs = 0
+        for d in dumped:
+            s = d['live_score'].item()
+            self.assertEqual(d['pred_label'].tolist(), [int(s >= 0.7)])
+            self.assertEqual(d['threshold'], 0.7)
+            self.assertEqual(d['threshold_policy'], 'fixed')
+            argmax_differs += int(d['pred_score'].argmax()) != int(s >= 0.7)
+        self.assertGreater(argmax_differs, 0)
+
+    def test_dump_val_threshold_per_modality(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            out = osp.join(tmp, 'preds.pkl')
+            m = evaluate(build(out_file_path=out),
+                         VAL + TEST + DEPTH_VAL + DEPTH_TEST)
+            import pickle
+            with open(out, 'rb') as f:
+                dumped = pickle.load(f)
+        for d in dumped:
+            mod = d.get('modality', 'rgb')
+            thr = m[f'fas/{mod}/threshold']
+            self.assertEqual(d['threshold'], thr)
+            self.assertEqual(d['pred_label'].tolist(),
+                             [int(d['live_score'].item() >= thr)])
+
+    def test_file_tag_keeps_both_tests(self):
+        """issue 11: the best checkpoint's test overwrote the last one's
+        fas_scores_*.csv / fas_roc_*.csv."""
+        from mmfas.evaluation import checkpoint_tag, set_file_tag
+        self.assertEqual(checkpoint_tag('w/best_fas_HTER_iter_6.pth'),
+                         'best_fas_HTER_iter_6')
+        with tempfile.TemporaryDirectory() as tmp:
+            metric = build(out_dir=tmp)
+            self.assertEqual(set_file_tag([metric, object()], 'iter_6'), 1)
+            evaluate(metric, VAL + TEST)
+            set_file_tag(metric, 'best_fas_HTER_iter_3')
+            evaluate(metric, VAL + TEST[:5])
+            for tag in ('iter_6', 'best_fas_HTER_iter_3'):
+                for kind in ('scores', 'roc'):
+                    self.assertTrue(osp.isfile(
+                        osp.join(tmp, f'fas_{kind}_fas_{tag}.csv')))
+            with open(osp.join(tmp, 'fas_scores_fas_iter_6.csv')) as f:
+                self.assertEqual(len(list(csv.reader(f))), 1 + 4 + 5)

@@ -304,3 +304,127 @@ def test_million_scores_run():
         roc = F.BinaryROC(scores, labels)
         assert abs(roc.auc() - roc_auc_score(labels, scores)) < 1e-12
         assert 0.45 < roc.eer()[0] < 0.55
+
+
+class TestOneSort(TestCase):
+    """The single-sort internals: value encoding, the float32 sort path,
+    per-type thresholds and rates from the sorted classes."""
+
+    def test_encode_values_matches_np_unique(self):
+        rng = np.random.default_rng(0)
+        n = 3000  # above the fast-path minimum
+        ids = rng.integers(0, n, n).astype(str)
+        # a value the strided sample misses
+        rare = rng.choice(['print', 'replay'], n)
+        rare[7] = 'mask'
+        cases = [
+            ids, ids[::2],
+            np.char.add('OULU/Train_files/', ids),
+            np.char.add(ids, '\u00e9'),  # latin-1: packed
+            np.char.add(ids, '\u65e5'),  # beyond latin-1: np.unique
+            np.where(rng.random(n) < 0.1, '', ids),
+            np.char.add('x' * 130, ids),  # too long to pack
+            rare,
+            rng.choice(['a', 'b', '', '\u65e5'], n),
+            rng.integers(-5, 5, n).astype(np.int8),
+            rng.integers(0, 2**40, n),
+            rng.integers(0, 3, n).astype(np.uint64),
+            rng.random(n) < 0.5,
+            rng.integers(0, 3, n).astype(float),
+            rng.choice(['a', 'b'], n).astype(object),
+            ['print', 'none', 'print'],  # short: np.unique directly
+        ]
+        for arr in cases:
+            want_u, want_c = np.unique(arr, return_inverse=True)
+            got_u, got_c = F.encode_values(arr)
+            self.assertEqual(got_u.dtype, want_u.dtype)
+            np.testing.assert_array_equal(got_u, want_u)
+            np.testing.assert_array_equal(got_c, want_c.reshape(-1))
+
+    def test_float32_and_float64_sort_paths(self):
+        # float32-exact scores are sorted as float32; both paths must match
+        # scikit-learn, ties across classes included
+        rng = np.random.default_rng(1)
+        labels = rng.integers(0, 2, 4000)
+        raw = rng.normal(0.4 + 0.2 * labels, 0.2)
+        for scores in (np.round(raw * 64) / 64,  # float32-exact, many ties
+                       raw.astype(np.float32).astype(np.float64),
+                       raw):  # float64 only
+            roc = F.BinaryROC(scores, labels)
+            fpr, tpr, thr = roc.curve()
+            sk_fpr, sk_tpr, sk_thr = sk_roc_curve(
+                labels, scores, drop_intermediate=False)
+            np.testing.assert_allclose(fpr, sk_fpr)
+            np.testing.assert_allclose(tpr, sk_tpr)
+            np.testing.assert_array_equal(thr, sk_thr)
+            self.assertAlmostEqual(
+                roc.auc(), roc_auc_score(labels, scores), places=12)
+
+    def test_per_type_threshold_against_loop(self):
+        """Lowest threshold whose APCER (max over types) is <= x, by trying
+        every candidate threshold."""
+
+        def loop(scores, labels, types, x):
+            roc = F.BinaryROC(scores, labels)
+            for t in roc.thresholds[::-1]:  # ascending
+                spoof = labels == 0
+                worst = max((scores[spoof & (types == a)] >= t).mean()
+                            for a in np.unique(types[spoof]))
+                if worst <= x + 1e-12:
+                    return t
+
+        num_types = 300  # above _MAX_GROUP_SORTS: the lexsort path too
+        for seed, k in ((0, 3), (1, 5), (2, num_types)):
+            rng = np.random.default_rng(seed)
+            n = 600 if k < 10 else 3000
+            labels = rng.integers(0, 2, n)
+            scores = np.round(rng.normal(0.4 + 0.2 * labels, 0.2) * 30) / 30
+            types = np.where(labels == 1, 'live',
+                             rng.integers(0, k, n).astype(str))
+            roc = F.BinaryROC(scores, labels, 1, types)
+            for x in (0., 0.1, 0.25, 0.5, 1.):
+                self.assertEqual(
+                    roc.threshold_at_apcer(x), loop(scores, labels, types, x))
+
+    def test_roc_error_rates_match_error_rates(self):
+        rng = np.random.default_rng(2)
+        labels = rng.integers(0, 2, 2000)
+        scores = np.round(rng.normal(0.4 + 0.2 * labels, 0.2) * 40) / 40
+        types = np.where(labels == 1, 'none',
+                         rng.choice(['print', 'replay', 'mask'], 2000))
+        for attack_types in (None, types):
+            roc = F.BinaryROC(scores, labels, 1, attack_types)
+            for thr in (*scores[:20], 0.5, -1., 2., roc.eer()[1]):
+                want = F.error_rates(scores, labels, thr, attack_types)
+                self.assertEqual(roc.error_rates(thr), want)
+                # and by hand
+                live, spoof = scores[labels == 1], scores[labels == 0]
+                self.assertEqual(want['BPCER'], 1. - np.mean(live >= thr))
+                self.assertEqual(want['FAR'], np.mean(spoof >= thr))
+        with pytest.warns(DegenerateInputWarning, match='threshold is nan'):
+            rates = roc.error_rates(float('nan'))
+        self.assertTrue(np.isnan(rates['HTER']))
+
+    def test_negative_zero_is_one_score(self):
+        roc = F.BinaryROC([-0., 0., 0.5], [1, 0, 1])
+        np.testing.assert_array_equal(roc.scores, [0.5, 0.])
+        self.assertFalse(np.signbit(roc.scores[-1]))
+        self.assertEqual(roc.auc(), 0.75)
+
+    def test_aggregate_by_video_float32_order_invariant(self):
+        rng = np.random.default_rng(3)
+        n = 4000
+        ids = rng.integers(0, 200, n).astype(str)
+        labels = (np.char.str_len(ids) % 2).astype(int)
+        scores = rng.random(n).astype(np.float32).astype(np.float64)
+        ref = F.aggregate_by_video(ids, scores, labels)
+        for seed in range(3):
+            p = np.random.default_rng(seed).permutation(n)
+            out = F.aggregate_by_video(ids[p], scores[p], labels[p])
+            np.testing.assert_array_equal(out['score'], ref['score'])
+        # ascending-score sums, as documented
+        v = ref['video_id'][0]
+        want = 0.
+        for s in np.sort(scores[ids == v]):
+            want += s
+        self.assertEqual(ref['score'][0], want / np.sum(ids == v))

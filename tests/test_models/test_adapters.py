@@ -10,15 +10,11 @@ from mmfas.models.backbones import OpenCLIPBackbone
 from mmfas.models.utils import (CDCConv2d, ParallelAdapter,
                                 enable_trainable_checkpoint,
                                 frozen_parameter_names, trainable_state_dict)
+from mmfas.models.utils.trainable import set_weights_source
 from mmfas.registry import MODELS
+from mmfas.testing import tiny_clip_arch
 
-TINY = dict(
-    embed_dim=32,
-    quick_gelu=True,
-    vision_cfg=dict(image_size=32, layers=2, width=64, head_width=32,
-                    patch_size=16),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2))
+TINY = tiny_clip_arch()
 
 
 def explicit_cdc(x, w, theta, stride=1):
@@ -124,6 +120,10 @@ class Classifier(nn.Module):
         self.backbone = OpenCLIPBackbone(
             arch=TINY, freeze='all',
             adapters=dict(vision=dict(layers=[0], conv='adc')))
+        # the seeded tiny CLIP stands in for pretrained weights: every build
+        # gives it back, so trainable-only checkpoints may omit it (random
+        # frozen weights are kept: tests/test_apis/test_strict_loading.py)
+        set_weights_source(self.backbone.clip, 'seeded tiny CLIP')
         self.head = nn.Linear(32, 2)
         self.register_buffer('prototypes', torch.zeros(2, 32))
 

@@ -8,14 +8,9 @@ import torch
 
 from mmfas.models.backbones import OpenCLIPBackbone, TowerState
 from mmfas.registry import MODELS
+from mmfas.testing import tiny_clip_arch
 
-TINY = dict(
-    embed_dim=32,
-    quick_gelu=True,
-    vision_cfg=dict(image_size=32, layers=2, width=64, head_width=32,
-                    patch_size=16),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2))
+TINY = tiny_clip_arch()
 ADC = dict(vision=dict(layers='all', positions=('attn', 'mlp'), conv='adc',
                        bottleneck=8, dropout=0.1))
 
@@ -256,6 +251,58 @@ class TestHooksAndJoint(TestCase):
                                      if l == 1 else None)
         self.assertFalse(torch.allclose(a, b, atol=1e-4))
 
+    def test_pre_ln_hook(self):
+        """A vision hook point before ln_pre, in encode_image and
+        forward_joint, with the tokens written out directly."""
+        v = self.bb.clip.visual
+        seen = []
+
+        def hook(x, state):
+            self.assertIsInstance(state, TowerState)
+            seen.append((tuple(x.shape), state.num_prompts))
+            return x * 0.5 + 1.0
+
+        p0 = torch.randn(2, 64)
+        with torch.no_grad():
+            out = self.bb.encode_image(self.img, prompts=p0,
+                                       pre_ln_hooks=hook)
+            x = v.conv1(self.img).flatten(2).transpose(1, 2)
+            x = torch.cat([v.class_embedding.expand(2, 1, -1), x], 1)
+            x = x + v.positional_embedding
+            x = torch.cat([x, p0.expand(2, -1, -1)], 1)  # layer-0 prompts
+            x = v.ln_pre(x * 0.5 + 1.0)
+            for blk in v.transformer.resblocks:
+                x = blk(x)
+            ref = v.ln_post(x[:, 0]) @ v.proj
+            self.assertTrue(torch.allclose(out, ref, atol=1e-5))
+            # 1 CLS + 4 patches + 2 prompts, before ln_pre
+            self.assertEqual(seen, [((2, 7, 64), 2)])
+            # a hook returning None changes nothing
+            same = self.bb.encode_image(self.img,
+                                        pre_ln_hooks=lambda x, s: None)
+            self.assertTrue(torch.allclose(
+                same, self.bb.clip.encode_image(self.img), atol=1e-6))
+            vj, _ = self.bb.forward_joint(self.img, self.ids,
+                                          vision_prompts=p0,
+                                          vision_pre_ln_hooks=hook)
+            self.assertTrue(torch.allclose(vj['embeds'], out, atol=1e-6))
+
+    def test_joint_prompt_pos(self):
+        """forward_joint places text prompts at prompt_pos like
+        encode_text."""
+        ids = self.bb.tokenize(['a X X live face.', 'a X X spoof face.'])
+        ctx = torch.randn(2, 64)
+        with torch.no_grad():
+            _, t2 = self.bb.forward_joint(self.img, ids, text_prompts=ctx,
+                                          prompt_pos=2)
+            ref2 = self.bb.encode_text(ids, prompts=ctx, prompt_pos=2)
+            _, t1 = self.bb.forward_joint(self.img, ids, text_prompts=ctx)
+        self.assertTrue(torch.allclose(t2['embeds'], ref2, atol=1e-6))
+        self.assertTrue(torch.allclose(
+            t1['embeds'], self.bb.encode_text(ids, prompts=ctx), atol=1e-6))
+        self.assertFalse(torch.allclose(t1['embeds'], t2['embeds'],
+                                        atol=1e-4))
+
     def test_joint_equals_separate(self):
         tp = [torch.randn(2, 64), torch.randn(2, 64)]
         vp = {0: torch.randn(2, 64)}
@@ -465,3 +512,31 @@ class TestFreezing(TestCase):
         with torch.no_grad():
             self.assertTrue(torch.allclose(bb.eval()(img)[0],
                                            bb2.eval()(img)[0]))
+
+
+class TestTinyClipHelper(TestCase):
+
+    def test_one_tiny_clip(self):
+        """mmfas.testing's tiny CLIP is the config's (at 32 px), hands out
+        fresh copies, and seeds its weights."""
+        import os.path as osp
+
+        from mmengine.config import Config
+
+        from mmfas.testing import (tiny_backbone, tiny_backbone_cfg,
+                                   tiny_clip_arch)
+        cfg = Config.fromfile(osp.join(
+            osp.dirname(__file__), '..', '..', 'configs', '_base_', 'models',
+            'clip_tiny.py'))
+        self.assertEqual(cfg.tiny_clip_backbone.arch.to_dict(),
+                         tiny_clip_arch(image_size=224))
+        arch = tiny_clip_arch()
+        arch['vision_cfg']['layers'] = 5
+        self.assertEqual(tiny_clip_arch()['vision_cfg']['layers'], 2)
+        self.assertFalse(tiny_clip_arch(quick_gelu=False)['quick_gelu'])
+        with self.assertRaisesRegex(KeyError, 'unknown keys'):
+            tiny_clip_arch(layers=3)
+        self.assertEqual(tiny_backbone_cfg(freeze='all')['freeze'], 'all')
+        a, b = tiny_backbone(seed=3), tiny_backbone(seed=3)
+        for (k, p), q in zip(a.named_parameters(), b.parameters()):
+            self.assertTrue(torch.equal(p, q), k)

@@ -16,16 +16,11 @@ from mmfas.models.backbones import OpenCLIPBackbone
 from mmfas.models.utils import (ClipWeightsMismatchError, build_clip_model,
                                 is_torchscript_archive, load_clip_state_dict,
                                 uses_quick_gelu)
+from mmfas.testing import tiny_clip_arch
 from mmfas.utils import UnsafeCheckpointError
 
-TINY = dict(
-    embed_dim=32,
-    quick_gelu=True,
-    vision_cfg=dict(image_size=32, layers=2, width=64, head_width=32,
-                    patch_size=16),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2))
-TINY_GELU = dict(deepcopy(TINY), quick_gelu=False)
+TINY = tiny_clip_arch()
+TINY_GELU = tiny_clip_arch(quick_gelu=False)
 
 
 class _Evil:

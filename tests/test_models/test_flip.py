@@ -9,17 +9,12 @@ from mmpretrain.structures import DataSample
 from mmfas.models.classifiers import FLIPIT, FLIPMCL, FLIPV
 from mmfas.models.heads import FLIPVHead
 from mmfas.models.losses import InfoNCELoss
+from mmfas.testing import tiny_backbone_cfg
 from mmfas.utils import register_all_modules
 
 register_all_modules()
 
-TINY = dict(
-    type='OpenCLIPBackbone',
-    arch=dict(embed_dim=32, quick_gelu=True,
-              vision_cfg=dict(image_size=32, layers=2, width=64,
-                              head_width=32, patch_size=16),
-              text_cfg=dict(context_length=77, vocab_size=49408, width=64,
-                            heads=2, layers=2)))
+TINY = tiny_backbone_cfg()
 
 
 def _samples(labels):
@@ -159,8 +154,11 @@ def test_mcl_loss_three_views():
     assert out[0].pred_score.shape == (2, )
 
 
-def test_save_trainable_only_checkpoint_roundtrip():
-    cfg = dict(TINY, freeze='all')
+def test_save_trainable_only_checkpoint_roundtrip(tmp_path):
+    # frozen pretrained CLIP (a weights file): the checkpoint omits it
+    weights = str(tmp_path / 'clip.pth')
+    torch.save(FLIPV(backbone=TINY).backbone.clip.state_dict(), weights)
+    cfg = dict(TINY, freeze='all', pretrained=weights)
     model = FLIPV(backbone=cfg, save_trainable_only=True)
     state = model.state_dict()
     assert not any(k.startswith('backbone.clip.') and 'visual' in k
@@ -170,3 +168,97 @@ def test_save_trainable_only_checkpoint_roundtrip():
     other.load_state_dict(state, strict=True)
     assert torch.equal(other.head.bottleneck.weight,
                        model.head.bottleneck.weight)
+    # a randomly initialised frozen CLIP is kept: the file is self-contained
+    rand = FLIPV(backbone=dict(TINY, freeze='all'), save_trainable_only=True)
+    assert 'backbone.clip.visual.proj' in rand.state_dict()
+
+
+def test_flipv_dropout_draws_replay_from_generator():
+    """FLIP-V's dropout mask comes from the model's generator: the same
+    seed replays the same draws whatever the global RNG does, and the mask
+    is the one a fresh generator with that seed gives."""
+    model = FLIPV(backbone=TINY).train()
+    x, samples = _inputs(), _samples([0, 1, 1, 0])
+    model.generator = torch.Generator().manual_seed(5)
+    losses, terms = model.loss(x, samples, return_terms=True)
+    torch.manual_seed(123)  # the global RNG plays no part
+    model.generator = torch.Generator().manual_seed(5)
+    again, terms2 = model.loss(x, samples, return_terms=True)
+    # (the head renormalises its weight in place at every forward, hence
+    # allclose rather than equal)
+    assert torch.allclose(terms['logits'], terms2['logits'], atol=1e-6)
+    assert torch.allclose(losses['loss_ce'], again['loss_ce'], atol=1e-6)
+    assert torch.allclose(losses['loss_ce'],
+                          F.cross_entropy(terms['logits'],
+                                          torch.tensor([0, 1, 1, 0])))
+    # written out: relu(bottleneck(cls)) * mask / (1 - p), mask from seed 5
+    head = model.head
+    with torch.no_grad():
+        cls = model.backbone.encode_image(x, return_dict=True)['cls']
+        f = F.relu(head.bottleneck(cls))
+        keep = torch.rand(f.shape,
+                          generator=torch.Generator().manual_seed(5)) >= 0.5
+        f = f * keep / 0.5
+        f = f / (f.norm(dim=1, keepdim=True).sqrt() * 2**0.5)
+        assert torch.allclose(terms['logits'], head.classifier(f), atol=1e-6)
+    # another seed draws another mask
+    model.generator = torch.Generator().manual_seed(6)
+    _, terms3 = model.loss(x, samples, return_terms=True)
+    assert not torch.allclose(terms['logits'], terms3['logits'])
+
+
+def test_flipit_loss_returns_logits():
+    model = FLIPIT(backbone=TINY)
+    x, labels = _inputs(), torch.tensor([0, 1, 0, 1])
+    losses, terms = model.loss(x, _samples(labels), return_terms=True)
+    assert terms['logits'].shape == (4, 2)
+    assert torch.allclose(losses['loss_ce'],
+                          F.cross_entropy(terms['logits'], labels))
+    with torch.no_grad():
+        assert torch.allclose(terms['logits'], model.logits(x), atol=1e-5)
+
+
+def test_mcl_template_draws_replay_and_terms():
+    model = FLIPMCL(backbone=TINY, projector=dict(hidden_channels=16,
+                                                  out_channels=8))
+    x = _inputs()
+    views = [x, x + 0.1, x - 0.1]
+    labels = torch.tensor([0, 1, 0, 1])
+    model.generator = torch.Generator().manual_seed(11)
+    losses, terms = model.loss(views, _samples(labels), return_terms=True)
+    # P1 is the generator's draw
+    expected = torch.randint(6, (4, 3),
+                             generator=torch.Generator().manual_seed(11))
+    assert torch.equal(terms['drawn'], expected)
+    # every loss is its terms' function
+    assert torch.allclose(losses['loss_ce'],
+                          F.cross_entropy(terms['logits'], labels))
+    assert torch.allclose(losses['loss_consistency'],
+                          ((terms['d1'] - terms['d2'])**2).mean())
+    assert torch.allclose(losses['loss_simclr'],
+                          model.contrastive_loss(terms['proj1'],
+                                                 terms['proj2']))
+    assert terms['embeds1'].shape == (4, 32) and terms['proj2'].shape == (4, 8)
+    # an overriding draw is used as is
+    fixed = torch.tensor([[0, 0, 0], [1, 2, 3], [5, 5, 4], [2, 2, 2]])
+    model.draw_templates = lambda labels, n: fixed
+    _, terms = model.loss(views, _samples(labels), return_terms=True)
+    assert torch.equal(terms['drawn'], fixed)
+
+
+def test_views_checked_against_num_views():
+    x = _inputs()
+    samples = _samples([0, 1, 0, 1])
+    assert FLIPIT.num_views == 1 and FLIPMCL.num_views == 3
+    with pytest.raises(ValueError, match='FLIPIT trains on 1 view per sample'
+                       ', got 3'):
+        FLIPIT(backbone=TINY)([x, x, x], samples, mode='loss')
+    mcl = FLIPMCL(backbone=TINY, projector=dict(hidden_channels=16,
+                                                out_channels=8))
+    with pytest.raises(ValueError, match='3 views per sample, got 2'):
+        mcl([x, x], samples, mode='loss')
+    # predict and tensor modes read the plain view (view 0)
+    mcl.eval()
+    with torch.no_grad():
+        assert torch.equal(mcl([x, x + 1, x - 1], mode='tensor'),
+                           mcl(x, mode='tensor'))

@@ -10,14 +10,9 @@ from mmfas.models.utils import (FLIP_TEMPLATES, MetaNet, PromptLearner,
                                 TemplateBank, average_class_embeddings,
                                 placeholder_token_ids)
 from mmfas.registry import MODELS
+from mmfas.testing import tiny_clip_arch
 
-TINY = dict(
-    embed_dim=32,
-    quick_gelu=True,
-    vision_cfg=dict(image_size=32, layers=2, width=64, head_width=32,
-                    patch_size=16),
-    text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2,
-                  layers=2))
+TINY = tiny_clip_arch()
 
 
 def tiny(**kwargs):
@@ -67,15 +62,39 @@ class TestTemplateBank(TestCase):
 
     def test_other_forms(self):
         bank = TemplateBank(['a photo of a {} face', 'a {} face'],
-                            class_names=['live', 'spoof'])
-        self.assertEqual(bank.templates[1][0], 'a photo of a spoof face')
+                            class_names=['spoof', 'bonafide'])
+        self.assertEqual(bank.templates[0][0], 'a photo of a spoof face')
+        self.assertEqual(bank.templates[1][1], 'a bonafide face')
         bank = TemplateBank(dict(real=['x'], spoof=['y', 'z']),
                             class_names=['spoof', 'real'])
         self.assertEqual(bank.templates, [['y', 'z'], ['x']])
+        # the dict keys name the classes: they are put in class order
+        bank = TemplateBank(dict(real=['x'], attack=['y', 'z']))
+        self.assertEqual(bank.class_names, ['attack', 'real'])
+        self.assertEqual(bank.templates, [['y', 'z'], ['x']])
+        self.assertEqual(bank.class_index.tolist(), [0, 0, 1])
         with self.assertRaises(ValueError):
             TemplateBank(dict(real=['x']), class_names=['spoof'])
         with self.assertRaises(ValueError):
-            TemplateBank(['no slot'], class_names=['a'])
+            TemplateBank(['no slot'], class_names=['spoof', 'live'])
+
+    def test_class_order_is_fixed(self):
+        """issue 11: class_names=['real', 'spoof'] silently inverted every
+        FLIP logit; the order is [spoof, live], anything else an error."""
+        for names in (['real', 'spoof'], ['live', 'spoof']):
+            with self.assertRaisesRegex(ValueError, r'class order'):
+                TemplateBank({n: ['x'] for n in names}, class_names=names)
+            with self.assertRaisesRegex(ValueError, r'class order'):
+                TemplateBank(['a {} face'], class_names=names)
+        with self.assertRaisesRegex(ValueError, r"unknown FAS class name "
+                                    r"'print'"):
+            TemplateBank(['a {} face'], class_names=['print', 'real'])
+        with self.assertRaisesRegex(ValueError, r"unknown FAS class name"):
+            TemplateBank(dict(print=['x'], real=['y']))
+        with self.assertRaisesRegex(ValueError, 'class order'):
+            TemplateBank(['a {} face'], class_names=['spoof', 'real', 'live'])
+        with self.assertRaisesRegex(ValueError, 'one spoof and one live'):
+            TemplateBank(dict(real=['x'], live=['y']))
 
     def test_class_embeddings_are_normalised_means(self):
         bb = tiny().eval()

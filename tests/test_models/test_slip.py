@@ -6,18 +6,13 @@ import torch
 
 from mmfas.models.losses import slip_loss
 from mmfas.registry import MODELS
+from mmfas.testing import tiny_backbone_cfg
 from mmfas.utils import register_all_modules
 
 register_all_modules(init_default_scope=False)
 
-TINY = dict(
-    type='OpenCLIPBackbone',
-    arch=dict(embed_dim=32, quick_gelu=True,
-              vision_cfg=dict(image_size=64, layers=2, width=64,
-                              head_width=32, patch_size=16),
-              text_cfg=dict(context_length=77, vocab_size=49408, width=64,
-                            heads=2, layers=2)),
-    pretrained=None, tokenizer='ViT-B-16', freeze='none')
+TINY = tiny_backbone_cfg(image_size=64, pretrained=None,
+                         tokenizer='ViT-B-16', freeze='none')
 
 
 def build(**kwargs):

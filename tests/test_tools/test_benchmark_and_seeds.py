@@ -68,8 +68,15 @@ def test_benchmark_prints_all_numbers(tmp_path):
         assert inf['cached']['images_per_s'] > 0
         assert inf['uncached']['images_per_s'] > 0
         assert inf['cache_speedup'] > 0
+        assert inf['cache_speedup_of_medians'] > 0
         # the uncached variant really recomputes the text features
         assert inf['text_recomputed_per_call'] == 1
+        # ... and empties the cache, which is warmed again before every
+        # cached block: the second repeat's cached block runs right after
+        # an uncached one and still computes nothing
+        assert inf['text_computed_in_cached_blocks'] == 0
+    assert 'cache warmed before each ON block' in out
+    assert 'median of paired (OFF, ON) block ratios' in out
     assert res['memory']['train']['peak_rss_delta_mb'] >= 0
 
 
@@ -87,6 +94,52 @@ def test_benchmark_multi_view_amp_in_process(capsys):
     assert res['train']['optim_wrapper'] == 'BF16AmpOptimWrapper'
     assert res['train']['mmengine']['images_per_s'] > 0
     assert 'x3 views per sample' in out
+
+
+TOY_STAGED = """
+custom_imports = dict(imports=['mmfas.testing.toy_models'],
+                      allow_failed_imports=False)
+default_scope = 'mmfas'
+model = dict(type='ToyTwoStageClassifier')
+optim_wrapper = dict(
+    constructor='StagedOptimWrapperConstructor',
+    optimizer=dict(type='AdamW', lr=1e-3, weight_decay=0.05))
+"""
+
+
+def test_benchmark_two_stage_model_in_process(tmp_path, capsys,
+                                              monkeypatch):
+    """A staged model: a training iteration runs every stage, in the bare
+    loop (each stage with its own optimizer) and through train_step."""
+    from mmfas.testing.toy_models import ToyTwoStageClassifier
+    config = tmp_path / 'toy_staged.py'
+    config.write_text(TOY_STAGED)
+    calls = []
+    orig = ToyTwoStageClassifier.loss
+
+    def loss(self, inputs, data_samples, stage=None):
+        calls.append(stage)
+        return orig(self, inputs, data_samples, stage=stage)
+
+    monkeypatch.setattr(ToyTwoStageClassifier, 'loss', loss)
+    bench = _load('mmfas_benchmark_staged', BENCH)
+    res = bench.main([
+        str(config), '--batch-size', '2', '--iters', '1', '--warmup', '0',
+        '--repeats', '1', '--device', 'cpu', '--amp'
+    ])
+    out = capsys.readouterr().out
+    # one bare and one train_step iteration, each running both stages
+    assert calls == ['image', 'text'] * 2
+    assert res['model'] == 'ToyTwoStageClassifier'
+    assert res['train']['optim_wrapper'] == 'StagedOptimWrapperDict'
+    assert res['train']['stages'] == {
+        'image': 'BF16AmpOptimWrapper(AdamW)',
+        'text': 'BF16AmpOptimWrapper(AdamW)'}
+    for key in ('bare', 'mmengine'):
+        assert res['train'][key]['images_per_s'] > 0
+    assert '2 stages per iteration' in out
+    assert 'image BF16AmpOptimWrapper(AdamW), text' in out
+    assert res['inference']['batch_2']['cached']['images_per_s'] > 0
 
 
 def test_parse_test_log(tmp_path):

@@ -5,16 +5,26 @@ Measures, for the model built from CONFIG:
 (a) training images/s through a bare PyTorch loop: ``data_preprocessor`` ->
     ``model(mode='loss')`` -> sum of the losses -> ``backward`` -> step of an
     optimizer built from the config's ``optim_wrapper`` (bf16 / fp16 autocast
-    and, for fp16, a GradScaler with ``--amp``);
+    and, for fp16, a GradScaler with ``--amp``); for a staged model
+    (``train_stages()``, ``StagedOptimWrapperConstructor``, e.g. SLIP) one
+    iteration runs every stage in order: ``model(mode='loss', stage=s)``
+    with the other stages' parameters switched off -> backward -> step of
+    the stage's own optimizer;
 (b) training images/s through mmengine: ``model.train_step(data,
     optim_wrapper)`` with the optim wrapper built as the Runner builds it
-    (``AmpOptimWrapper`` with ``--amp``), and the per-iteration overhead of
-    (b) over (a) in percent;
+    (``AmpOptimWrapper`` with ``--amp``; an ``OptimWrapperDict`` of one
+    wrapper per stage for staged models, whose train step runs all
+    stages), and the per-iteration overhead of (b) over (a) in percent;
 (c) inference images/s (``data_preprocessor`` + ``model(mode='predict')``
     under ``torch.no_grad`` in eval mode) at batch 1 and at ``--batch-size``,
     and for models with cached class text features (FLIP-IT, FLIP-MCL,
     prompt learners) the same with the cache disabled, i.e. the class text
-    features recomputed at every call as FLIP's reference does;
+    features recomputed at every call as FLIP's reference does. The cache
+    is warmed (one untimed call) before every cached block, because the
+    uncached variant empties it; the speed-up is the median over adjacent
+    (uncached, cached) block pairs of their time ratio (ratio of the
+    medians printed too), and the text computations counted during the
+    cached blocks (0 when the cache works) are reported;
 (d) peak memory: ``torch.cuda.max_memory_allocated`` per phase on a GPU, the
     growth of the process' peak RSS (``resource.getrusage``) over the RSS
     after building the model on a CPU.
@@ -27,8 +37,9 @@ noisy CPU hits both alike. The overhead of (b) is the median over adjacent
 and goes); the ratio of the median times and of the best blocks are printed
 too. On a CPU shared with other jobs use ``--threads`` / ``OMP_NUM_THREADS``
 below the free cores: OpenMP threads that lose their core stall every
-parallel region and make timings meaningless. Both training variants update the same model (with
-separate optimizer states), so they do identical work.
+parallel region and make timings meaningless. Both training variants
+update the same model (with separate optimizer states), so they do identical
+work.
 
 A training "image" is one sample: multi-view models (FLIP-MCL: plain view +
 two SimCLR views) get every view of it, so their images/s count samples.
@@ -49,15 +60,20 @@ import platform
 import resource
 import statistics
 import time
-from typing import Callable, Dict, List
+from collections import OrderedDict
+from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
-from mmengine.optim import build_optim_wrapper
+from mmengine.optim import OptimWrapperDict, build_optim_wrapper
 from mmengine.registry import init_default_scope
 
+from mmfas.engine import stage_parameters
+from mmfas.models.data_preprocessors import pipeline_num_views
+from mmfas.models.utils.trainable import temporarily_frozen
 from mmfas.registry import MODELS
 from mmfas.utils import register_all_modules, set_amp
+from mmfas.utils.config import merge_data_preprocessor
 
 
 def parse_args(argv=None):
@@ -93,12 +109,15 @@ def parse_args(argv=None):
     parser.add_argument('--no-pretrained', action='store_true',
                         help='model.backbone.pretrained=None: random '
                         'weights, runs offline')
-    parser.add_argument('--skip-train', action='store_true')
-    parser.add_argument('--skip-inference', action='store_true')
+    parser.add_argument('--skip-train', action='store_true',
+                        help='do not measure training')
+    parser.add_argument('--skip-inference', action='store_true',
+                        help='do not measure inference')
     parser.add_argument('--threads', type=int, default=None,
                         help='torch.set_num_threads (CPU); on a shared CPU '
                         'fewer threads than cores avoid OpenMP stalls')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the model init and the random inputs')
     parser.add_argument('--json', metavar='OUT',
                         help='also write the numbers to this JSON file')
     parser.add_argument(
@@ -163,11 +182,11 @@ def _train_pipeline(cfg) -> list:
 
 
 def count_views(cfg, model) -> int:
-    for t in _train_pipeline(cfg):
-        if isinstance(t, dict) and t.get('type', '').endswith('MultiView'):
-            n = t.get('num_views', 1)
-            return int(sum(n)) if isinstance(n, (list, tuple)) else int(n)
-    return 3 if type(model).__name__ == 'FLIPMCL' else 1
+    # the layout is defined once (mmfas.models.data_preprocessors.multi_view)
+    pipeline = _train_pipeline(cfg)
+    if pipeline:
+        return pipeline_num_views(pipeline)
+    return getattr(model, 'num_views', 1)
 
 
 def count_channels(cfg) -> int:
@@ -183,6 +202,7 @@ def load_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    merge_data_preprocessor(cfg)  # the data recipe's normalisation
     backbone = cfg.model.get('backbone')
     if args.no_pretrained:
         if not isinstance(backbone, dict):
@@ -253,10 +273,18 @@ class Clock:
 
 
 def interleaved(clock: Clock, variants: Dict[str, Callable], iters: int,
-                warmup: int, repeats: int) -> Dict[str, List[float]]:
+                warmup: int, repeats: int,
+                before_block: Optional[Dict[str, Callable]] = None,
+                after_block: Optional[Dict[str, Callable]] = None
+                ) -> Dict[str, List[float]]:
     """Per-iteration seconds of each variant in ``repeats`` blocks, the
-    variants alternating (order reversed every other repeat)."""
+    variants alternating (order reversed every other repeat);
+    ``before_block[name]()`` / ``after_block[name]()``, if given, run
+    untimed before / after each block of that variant (e.g. to warm a cache
+    the other variant emptied)."""
     names = list(variants)
+    before_block = before_block or {}
+    after_block = after_block or {}
     for name in names:
         for _ in range(warmup):
             variants[name]()
@@ -264,7 +292,11 @@ def interleaved(clock: Clock, variants: Dict[str, Callable], iters: int,
     times = {n: [] for n in names}
     for r in range(repeats):
         for name in (names if r % 2 == 0 else names[::-1]):
+            if name in before_block:
+                before_block[name]()
             times[name].append(clock.block(variants[name], iters))
+            if name in after_block:
+                after_block[name]()
     return times
 
 
@@ -410,22 +442,40 @@ def main(argv=None):
                     return model(**data, mode='predict')
 
             variants = {'cached': predict}
+            before, after = {}, {}
+            in_cached = []  # text computations during each cached block
             if caches:
                 def predict_uncached(raw=raw):
                     with text_cache_disabled(caches):
                         return predict(raw)
 
+                def warm(predict=predict):
+                    # the uncached variant empties the cache: refill it
+                    # untimed, so a cached block never recomputes
+                    predict()
+                    in_cached.append(-sum(c.num_computed for c in caches))
+
+                def count():
+                    in_cached[-1] += sum(c.num_computed for c in caches)
+
                 variants['uncached'] = predict_uncached
+                before['cached'], after['cached'] = warm, count
             times = interleaved(clock, variants, args.iters, args.warmup,
-                                args.repeats)
+                                args.repeats, before, after)
             entry = {}
             for name, ts in times.items():
                 med = _median(ts)
                 entry[name] = dict(sec_per_iter=med, images_per_s=bs / med,
                                    blocks=ts)
             if 'uncached' in entry:
-                entry['cache_speedup'] = (entry['uncached']['sec_per_iter'] /
-                                          entry['cached']['sec_per_iter'])
+                # the two blocks of a repeat ran back to back
+                entry['cache_speedup'] = _median([
+                    u / c for u, c in zip(times['uncached'], times['cached'])
+                ])
+                entry['cache_speedup_of_medians'] = (
+                    entry['uncached']['sec_per_iter'] /
+                    entry['cached']['sec_per_iter'])
+                entry['text_computed_in_cached_blocks'] = sum(in_cached)
                 # sanity: the uncached variant really recomputes
                 before = sum(c.num_computed for c in caches)
                 predict_uncached()
@@ -442,32 +492,52 @@ def main(argv=None):
         optim_wrapper = build_runner_optim_wrapper(model, cfg, device, notes)
         optim_wrapper.initialize_count_status(
             model, 0, args.warmup + args.iters * args.repeats)
-        bare_optimizer = build_runner_optim_wrapper(model, cfg, device,
-                                                    []).optimizer
-        scaler = None
+        staged = isinstance(optim_wrapper, OptimWrapperDict)
+        bare = build_runner_optim_wrapper(model, cfg, device, [])
+        # one optimizer per stage in run order; a single-stage model is one
+        # stage named None (model(mode='loss') without a stage)
+        if staged:
+            bare_optimizers = OrderedDict(
+                (name, w.optimizer) for name, w in bare.items())
+            owned = stage_parameters(bare)
+            wrappers = list(optim_wrapper.values())
+        else:
+            bare_optimizers = OrderedDict([(None, bare.optimizer)])
+            owned = {}
+            wrappers = [optim_wrapper]
+        scalers = {}
         if args.amp:
-            dtype = amp_dtype(optim_wrapper, device)
+            dtype = amp_dtype(wrappers[0], device)
             if dtype == torch.float16:
-                scaler = torch.amp.GradScaler(device.type)
+                scalers = {name: torch.amp.GradScaler(device.type)
+                           for name in bare_optimizers}
             bare_ctx = lambda: torch.autocast(device.type, dtype=dtype)  # noqa
         else:
             bare_ctx = contextlib.nullcontext
 
         def bare_step():
             data = model.data_preprocessor(raw, True)
-            with bare_ctx():
-                losses = model(**data, mode='loss')
-            loss = _sum_losses(losses)
-            # same order as OptimWrapper.update_params: gradients are freed
-            # before the next forward
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.step(bare_optimizer)
-                scaler.update()
-            else:
-                loss.backward()
-                bare_optimizer.step()
-            bare_optimizer.zero_grad(set_to_none=True)
+            for stage, optimizer in bare_optimizers.items():
+                # as staged_train_step: the other stages' parameters are
+                # switched off during the stage
+                others = [p for name, ps in owned.items() if name != stage
+                          for p in ps]
+                kwargs = {} if stage is None else dict(stage=stage)
+                with temporarily_frozen(others):
+                    with bare_ctx():
+                        losses = model(**data, mode='loss', **kwargs)
+                    loss = _sum_losses(losses)
+                    # same order as OptimWrapper.update_params: gradients
+                    # are freed before the next forward
+                    scaler = scalers.get(stage)
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(optimizer)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
 
         def mmengine_step():
             model.train_step(raw, optim_wrapper)
@@ -495,7 +565,16 @@ def main(argv=None):
         best_a, best_b = min(times['bare']), min(times['mmengine'])
         train['overhead_pct_best_of'] = (best_b - best_a) / best_a * 100
         train['optim_wrapper'] = type(optim_wrapper).__name__
-        train['optimizer'] = type(optim_wrapper.optimizer).__name__
+        if staged:
+            train['stages'] = OrderedDict(
+                (name, f'{type(w).__name__}({type(w.optimizer).__name__})')
+                for name, w in optim_wrapper.items())
+            train['optimizer'] = ', '.join(
+                f'{name}: {type(w.optimizer).__name__}'
+                for name, w in optim_wrapper.items())
+        else:
+            train['stages'] = None
+            train['optimizer'] = type(optim_wrapper.optimizer).__name__
         results['train'] = train
     results['memory'] = memory
     if base_peak > base_rss * 1.05 + 16 and device.type == 'cpu':
@@ -523,6 +602,11 @@ def report(r, args):
                  if r['train_views'] > 1 else '')
         print(f'\n[train] batch {bs}{views}, optimizer {t["optimizer"]}, '
               f'optim wrapper {t["optim_wrapper"]}')
+        if t.get('stages'):
+            print(f'[train] {len(t["stages"])} stages per iteration, in '
+                  'order (each: forward, backward, step of its own '
+                  'optimizer): ' + ', '.join(
+                      f'{k} {v}' for k, v in t['stages'].items()))
         print(f'(a) train bare PyTorch loop:   '
               f'{t["bare"]["images_per_s"]:10.2f} images/s  '
               f'({t["bare"]["sec_per_iter"] * 1e3:.2f} ms/iter)')
@@ -552,7 +636,11 @@ def report(r, args):
                       f'({e["uncached"]["sec_per_iter"] * 1e3:.2f} ms/call, '
                       'class text features recomputed every call)')
                 print(f'    speed-up from caching at batch {b}: '
-                      f'{e["cache_speedup"]:.2f}x')
+                      f'{e["cache_speedup"]:.2f}x (median of paired '
+                      '(OFF, ON) block ratios; cache warmed before each ON '
+                      'block, text features computed in ON blocks: '
+                      f'{e["text_computed_in_cached_blocks"]}; ratio of '
+                      f'medians {e["cache_speedup_of_medians"]:.2f}x)')
     print()
     for phase, m in r['memory'].items():
         if 'max_allocated_mb' in m:

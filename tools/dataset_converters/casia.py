@@ -4,7 +4,10 @@ docs/data_preparation.md).
 Usage: python tools/dataset_converters/casia.py SRC OUT [options]; --help lists
 the options. The work is done by mmfas.datasets.converters.casia.
 """
+import sys
+
+from mmfas.datasets.converters.common import cli_entry
 from mmfas.datasets.converters.casia import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli_entry(main))

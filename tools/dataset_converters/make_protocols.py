@@ -4,7 +4,10 @@ Usage: python tools/dataset_converters/make_protocols.py OUT [options];
 see docs/data_preparation.md. The work is done by
 mmfas.datasets.converters.protocols.
 """
+import sys
+
+from mmfas.datasets.converters.common import cli_entry
 from mmfas.datasets.converters.protocols import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli_entry(main))

@@ -3,7 +3,10 @@
 Usage: python tools/dataset_converters/oulu.py SRC OUT [options]; --help lists
 the options. The work is done by mmfas.datasets.converters.oulu.
 """
+import sys
+
+from mmfas.datasets.converters.common import cli_entry
 from mmfas.datasets.converters.oulu import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli_entry(main))

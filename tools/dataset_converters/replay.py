@@ -4,7 +4,10 @@ docs/data_preparation.md).
 Usage: python tools/dataset_converters/replay.py SRC OUT [options];
 --help lists the options. The work is done by mmfas.datasets.converters.replay.
 """
+import sys
+
+from mmfas.datasets.converters.common import cli_entry
 from mmfas.datasets.converters.replay import main
 
 if __name__ == '__main__':
-    main()
+    sys.exit(cli_entry(main))

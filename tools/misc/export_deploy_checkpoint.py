@@ -4,26 +4,32 @@
         --threshold 0.42 --out deploy.pth
 
 The output holds only ``state_dict`` and
-``meta = {'fas_threshold': T, 'threshold_policy': 'fixed', 'source': {...}}``
-(``source``: the training checkpoint's path, sha256, iteration / epoch and
-the config). Optimizer state, message hub and schedulers are dropped. A
-trainable-only checkpoint (``save_trainable_only=True`` models) stays
-trainable-only: ``init_model`` loads the pretrained CLIP underneath.
+``meta = {'fas_threshold': T, 'threshold_policy': 'fixed', 'classes':
+['spoof', 'live'], 'score_kind': K, 'source': {...}}`` (``T`` a threshold on
+the liveness score of the score rule, :mod:`mmfas.structures.score_rule`:
+live iff ``live_score >= T``; ``K`` the model's score kind; ``source``: the
+training checkpoint's path, sha256, iteration / epoch and the config).
+Optimizer state, message hub and schedulers are dropped. A trainable-only
+checkpoint (``save_trainable_only=True`` models) stays trainable-only:
+``init_model`` loads the pretrained CLIP underneath.
 
-``mmfas.apis.init_model`` reads the threshold back: ``inference_model``
-then labels an image live when ``live_score >= T``. The checkpoint is read
-with ``mmfas.utils.safe_torch_load`` (``weights_only``), and unless
+``mmfas.apis.init_model`` reads the threshold back (and refuses a checkpoint
+whose ``classes`` / ``score_kind`` differ from the model's): the model's
+``predict`` and ``inference_model`` then label an image live when
+``live_score >= T``, and ``tools/test.py`` evaluates the checkpoint with
+``threshold_policy='fixed'`` at ``T`` unless told otherwise. The checkpoint
+is read with ``mmfas.utils.safe_torch_load`` (``weights_only``), and unless
 ``--no-verify`` the weights are loaded into the model built from CONFIG
 first, so a checkpoint that does not match the config is refused.
 """
 import argparse
 import hashlib
-import math
 import os
 import os.path as osp
 
 import torch
 
+from mmfas.structures import score_rule
 from mmfas.utils import safe_torch_load
 
 
@@ -34,7 +40,8 @@ def parse_args(argv=None):
                         'trained with')
     parser.add_argument('checkpoint', help='training checkpoint')
     parser.add_argument('--threshold', type=float, required=True,
-                        help='decision threshold on P(live) in [0, 1], e.g. '
+                        help='decision threshold on the liveness score in '
+                        '[0, 1] (live iff live_score >= threshold), e.g. '
                         'fas/threshold of a val-policy test run')
     parser.add_argument('--out', required=True, help='output .pth file')
     parser.add_argument('--no-verify', action='store_true',
@@ -53,9 +60,7 @@ def sha256(path: str) -> str:
 
 def export(config: str, checkpoint: str, threshold: float, out: str,
            verify: bool = True) -> dict:
-    if not math.isfinite(threshold) or not 0.0 <= threshold <= 1.0:
-        raise ValueError(f'--threshold must be a probability in [0, 1] (the '
-                         f'live score is P(live)), got {threshold}')
+    threshold = score_rule.check_threshold(threshold, '--threshold')
     if not osp.isfile(checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
     ckpt = safe_torch_load(checkpoint, map_location='cpu')
@@ -70,13 +75,18 @@ def export(config: str, checkpoint: str, threshold: float, out: str,
              for k, v in state.items()}
     if verify:
         from mmfas.apis import init_model
-        init_model(config, checkpoint, device='cpu')  # raises on mismatch
+        model = init_model(config, checkpoint, device='cpu')  # raises on
+        # a mismatch
+        score_kind = model.score_kind
+    else:
+        score_kind = _score_kind(config)
     source = dict(checkpoint=osp.abspath(checkpoint),
                   sha256=sha256(checkpoint), config=str(config))
     for key in ('iter', 'epoch', 'mmengine_version', 'time'):
         if isinstance(old_meta.get(key), (int, float, str)):
             source[key] = old_meta[key]
-    meta = dict(fas_threshold=float(threshold), threshold_policy='fixed',
+    meta = dict(fas_threshold=threshold, threshold_policy='fixed',
+                classes=list(score_rule.CLASSES), score_kind=score_kind,
                 source=source)
     out_dir = osp.dirname(osp.abspath(out))
     os.makedirs(out_dir, exist_ok=True)
@@ -85,6 +95,21 @@ def export(config: str, checkpoint: str, threshold: float, out: str,
     back = safe_torch_load(out, map_location='cpu')
     assert back['meta']['fas_threshold'] == float(threshold)
     return meta
+
+
+def _score_kind(config: str) -> str:
+    """The score kind of the config's model class, without building it."""
+    from mmengine.config import Config
+
+    from mmfas.registry import MODELS
+    from mmfas.utils import register_all_modules
+    register_all_modules(init_default_scope=False)
+    cfg = Config.fromfile(config)
+    cls = MODELS.get(cfg.model['type'])
+    if cls is None:
+        raise KeyError(f'{config}: model type {cfg.model["type"]!r} is not '
+                       'registered')
+    return score_rule.check_score_kind(getattr(cls, 'score_kind', 'logits'))
 
 
 def main(argv=None):

@@ -1,7 +1,9 @@
 """Generate the synthetic multi-domain FAS demo dataset (mmfas' default data).
 
 The data is SYNTHETIC: procedurally drawn faces with print / replay / mask
-attacks seen by four simulated cameras (domains DemoA-DemoD). See
+attacks and partial-occlusion attacks at named regions (with their region
+masks), seen by four simulated cameras (domains DemoA-DemoD); every frame
+carries captions. See
 ``mmfas/datasets/demo_data.py`` and the README.md written into the output.
 
 Idempotent: if ``--out`` already holds a complete demo dataset made with the
@@ -80,7 +82,7 @@ def main(argv=None) -> int:
           f'in {time.time() - t0:.1f}s:')
     print(format_summary(summary))
     print('annotation files (relative to data_root): ' +
-          ', '.join(summary['ann_files']))
+          ', '.join(summary['ann_files'] + summary['partial_ann_files']))
     return 0
 
 

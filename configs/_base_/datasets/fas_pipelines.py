@@ -2,6 +2,15 @@
 # (p=0.5), horizontal flip; SimCLR views for FLIP-MCL.
 img_size = 224
 
+# Normalisation is part of the data recipe, as in mmpretrain: the model takes
+# this top-level data_preprocessor (the Runner's setdefault, and
+# mmfas.utils.merge_data_preprocessor for every other path). CLIP's own
+# mean / std (clean); the legacy preset (../presets/legacy.py) uses ImageNet's.
+data_preprocessor = dict(
+    type='FASDataPreprocessor',
+    mean=[122.7709383, 116.7460125, 104.09373615],
+    std=[68.5005327, 66.6321579, 70.32316305])
+
 train_pipeline = [
     dict(type='LoadFASImages'),
     dict(type='FaceCrop', margin=0.0, missing='ignore'),
@@ -18,6 +27,8 @@ test_pipeline = [
     dict(type='PackFASInputs'),
 ]
 
+# Multi-view layout (pipeline -> collate -> data preprocessor -> model):
+# mmfas/models/data_preprocessors/multi_view.py; a model declares num_views.
 # FLIP-MCL: view 0 = the plain training view (cross-entropy), views 1-2 =
 # SimCLR views (RandomResizedCrop 0.08-1, colour jitter 0.4/0.4/0.4/0.1
 # p=0.8, grayscale p=0.2, Gaussian blur sigma 0.1-2 p=0.5, flip).

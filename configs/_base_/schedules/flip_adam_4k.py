@@ -6,3 +6,8 @@ param_scheduler = []
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=4000, val_interval=500)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
+
+# The lr above is FLIP's for its balanced batch of 3 images per (source
+# domain, class) over 3 sources, 3 x 2 x 3 = 18, on one device.
+# `tools/train.py --auto-scale-lr` multiplies it by (devices x batch) / 18.
+auto_scale_lr = dict(enable=False, base_batch_size=18)

@@ -6,10 +6,13 @@ Raw layout (as distributed)::
     <src>/test_release/<subject 1-30>/{1..8,HR_1..HR_4}.avi
 
 ``1, 2, HR_1`` live; ``3, 4, HR_2`` warped photo; ``5, 6, HR_3`` cut photo;
-``7, 8, HR_4`` video replay. Odd numbers are low quality, even numbers normal
-quality, ``HR_*`` high quality. Test subjects are other people than train
-subjects with the same numbers, so subject ids carry the release:
-``CASIA/train_3``, ``CASIA/test_3``. There is no official dev split.
+``7, 8, HR_4`` video replay. Within each group the release's codes are
+normal, low and high quality, in that order (``1`` normal, ``2`` low,
+``HR_1`` high; ``3`` normal, ``4`` low, ``HR_2`` high; ...): odd numbers are
+normal quality, even numbers low quality, ``HR_*`` high quality. Test
+subjects are other people than train subjects with the same numbers, so
+subject ids carry the release: ``CASIA/train_3``, ``CASIA/test_3``. There is
+no official dev split.
 """
 import argparse
 import logging
@@ -48,7 +51,7 @@ def parse_name(stem: str) -> dict:
     if key.startswith('HR_'):
         quality = 'high'
     else:
-        quality = 'low' if int(key) % 2 == 1 else 'normal'
+        quality = 'normal' if int(key) % 2 == 1 else 'low'
     out = dict(label=label, attack_type=attack, quality=quality,
                hr=key.startswith('HR_'))
     if subtype:
@@ -103,4 +106,5 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

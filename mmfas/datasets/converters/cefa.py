@@ -164,4 +164,5 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src, args.include_masks)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

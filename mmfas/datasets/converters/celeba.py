@@ -158,4 +158,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src, not args.no_provided_boxes,
                               args.max_per_subject)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

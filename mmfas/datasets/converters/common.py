@@ -87,6 +87,9 @@ class ConvertOptions:
         detector: Name in :data:`DETECTORS`, a dict with ``type``, or an
             object with ``detect()``.
         detector_kwargs (dict): Extra arguments for :func:`build_detector`.
+        orient_frames (int): How many frames vote on the orientation of a
+            ``rotate='auto'`` video. Checked per video on resume (not part
+            of :meth:`fingerprint`, which every video shares).
     """
     sampling: str = 'flip'
     num_frames: int = 2
@@ -98,6 +101,7 @@ class ConvertOptions:
     jpeg_quality: int = 95
     detector: Any = 'auto'
     detector_kwargs: Dict[str, Any] = field(default_factory=dict)
+    orient_frames: int = 10
 
     def __post_init__(self):
         if self.sampling not in SAMPLINGS:
@@ -113,6 +117,9 @@ class ConvertOptions:
                              f'{list(FALLBACKS)}')
         if self.sampling == 'even' and self.num_frames < 1:
             raise ValueError('num_frames must be >= 1')
+        if self.orient_frames < 1:
+            raise ValueError(f'orient_frames must be >= 1, got '
+                             f'{self.orient_frames}')
         if self.size < 8 or self.scale <= 0:
             raise ValueError(f'bad size/scale: {self.size}, {self.scale}')
 
@@ -195,6 +202,9 @@ class VideoSource:
     def __init__(self, path: str):
         self.path = path
         self._count = None
+        #: frame count the container header gives (None: not read yet / the
+        #: header has none and the frames were counted by decoding)
+        self.header_count: Optional[int] = None
 
     def _open(self):
         import cv2
@@ -208,7 +218,9 @@ class VideoSource:
             import cv2
             cap = self._open()
             n = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-            if n <= 0:  # no header count: decode to count
+            if n > 0:
+                self.header_count = n
+            else:  # no header count: decode to count
                 n = 0
                 while cap.grab():
                     n += 1
@@ -221,12 +233,14 @@ class VideoSource:
         out = {}
         if not wanted:
             return out
+        if self._count is None:
+            self.count()
         cap = self._open()
         last, pos, want = wanted[-1], 0, set(wanted)
         while pos <= last:
             if not cap.grab():
                 # The header over-counted: remember the real length.
-                self._count = pos
+                self._count = min(self._count, pos)
                 break
             if pos in want:
                 ok, img = cap.retrieve()
@@ -235,6 +249,19 @@ class VideoSource:
             pos += 1
         cap.release()
         return out
+
+    def truncation(self) -> Optional[Tuple[int, int]]:
+        """``(header frames, decodable frames)`` when decoding ran out of
+        frames well before the count in the header (a truncated or damaged
+        file), else None. An over-count of one frame or 2 % is common in
+        valid files and not reported. Only shortfalls met while reading are
+        known (the video is not decoded to its end just to check)."""
+        n, hdr = self._count, self.header_count
+        if n is None or hdr is None or n >= hdr:
+            return None
+        if hdr - n <= max(1, int(0.02 * hdr)):
+            return None
+        return hdr, n
 
     def frame_number(self, pos: int) -> int:
         return pos
@@ -349,9 +376,16 @@ class VideoJob:
         provided_ref_size (tuple, optional): ``(w, h)`` the provided boxes
             refer to when not the frame's own size (CelebA-Spoof's boxes are
             given on a 224 x 224 grid); they are rescaled to the frame.
-        rotate: ``0``, ``180`` or ``'auto'`` (try both orientations on the
-            first frame that shows a face; rotate only if the face is found
-            upside down and not upright).
+        rotate: ``0``, ``180`` or ``'auto'``: the detector votes on up to
+            ``ConvertOptions.orient_frames`` frames spread over the video
+            (the sampled ones first), each frame voting for the orientation
+            in which it alone shows a face; the majority decides (see
+            :func:`decide_orientation`).
+        rotate_prior: With ``rotate='auto'``: the orientation known for this
+            video (MSU-MFSD's list of upside-down videos). It is used when
+            the vote is undecided, and kept (with a warning) when the vote
+            contradicts it. None: no prior; an undecided vote leaves the
+            video as stored and is reported.
     """
     name: str
     meta: Dict[str, Any]
@@ -360,6 +394,7 @@ class VideoJob:
     provided_boxes: Optional[Dict[int, List[float]]] = None
     provided_ref_size: Optional[Tuple[int, int]] = None
     rotate: Any = 0
+    rotate_prior: Optional[int] = None
 
 
 _SAFE_RE = re.compile(r'[^A-Za-z0-9_.+-]+')
@@ -493,6 +528,70 @@ def _apply_rotation(frames, rot):
                 fr[m] = rotate180(fr[m])
 
 
+def decide_orientation(src, total: int, detector, frames: dict,
+                       pos: Sequence[int], n_frames: int = 10,
+                       prior: Optional[int] = None):
+    """Whether a video is stored upside down, by a vote of the detector.
+
+    Up to ``n_frames`` frames vote: the sampled ones (``pos``, already
+    decoded in ``frames``) first, then frames evenly spaced over the video.
+    A frame votes *upright* when the detector finds a face in it and not in
+    its 180 degree rotation, *upside down* in the opposite case, and not at
+    all when it finds a face in both or neither. Voting stops early once one
+    side has 3 votes and the other none.
+
+    The majority decides. A tie (most often: no face either way, as with
+    the Haar cascade on dark or blurred frames) is *undecided*: ``prior``
+    (a known orientation, e.g. MSU-MFSD's list) is used when given, else the
+    video is left as stored (rotation 0). A decided vote that contradicts
+    ``prior`` keeps ``prior`` and is flagged as a conflict.
+
+    Returns:
+        tuple: ``(rotation, info, upright_boxes)``: ``info`` = ``dict(
+        rotation, decided_by ('detector' | 'prior' | 'undecided'), upright,
+        upside_down, frames, prior, conflict)``; ``upright_boxes`` maps the
+        sampled positions to their upright detection (reusable when the
+        rotation is 0).
+    """
+    up = down = used = 0
+    upright: Dict[int, Optional[FaceBox]] = {}
+    if detector is not None:
+        order = [p for p in pos if p in frames]
+        extra = [q for q in sample_indices(total, 'even', n_frames)
+                 if q not in frames]
+        order += extra
+        order = order[:max(n_frames, len(pos))]
+        more = src.read([q for q in order if q not in frames]) \
+            if any(q not in frames for q in order) else {}
+        for q in order:
+            fr = frames.get(q) or more.get(q)
+            img = fr.get('rgb') if fr else None
+            if img is None:
+                continue
+            used += 1
+            b_up = _best(detector, img)
+            if q in frames:
+                upright[q] = b_up
+            b_down = _best(detector, rotate180(img))
+            if b_up is not None and b_down is None:
+                up += 1
+            elif b_down is not None and b_up is None:
+                down += 1
+            if max(up, down) >= 3 and min(up, down) == 0:
+                break
+    vote = 0 if up > down else 180 if down > up else None
+    conflict = vote is not None and prior is not None and vote != prior
+    if vote is not None and not conflict:
+        rot, how = vote, 'detector'
+    elif prior is not None:
+        rot, how = int(prior), 'prior'
+    else:
+        rot, how = 0, 'undecided'
+    info = dict(rotation=rot, decided_by=how, upright=up, upside_down=down,
+                frames=used, prior=prior, conflict=conflict)
+    return rot, info, upright
+
+
 def process_job(job: VideoJob, detector: BaseFaceDetector,
                 opts: ConvertOptions, out_root: str, domain: str) -> dict:
     """Convert one job; returns ``dict(status, name, records, stats, ...)``.
@@ -500,8 +599,10 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
     Never raises for a bad video: the error is returned (``status='failed'``).
     """
     res = dict(name=job.name, src_path=job.src_path, status='failed',
-               records=[], stats={}, no_face=[], error=None, rotated=False)
+               records=[], stats={}, no_face=[], error=None, rotated=False,
+               orientation=None, truncated=None)
     vdir = osp.join(out_root, domain, 'frames', job.name)
+    src = None
     try:
         src = open_source(job.source)
         total = src.count()
@@ -528,19 +629,11 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
         rot = job.rotate
         boxes: Dict[int, Optional[FaceBox]] = {}
         if rot == 'auto':
-            rot = 0
-            if det is not None:
-                for p in pos:
-                    b0 = _detect_rgb(det, frames[p])
-                    if b0 is not None:
-                        boxes[p] = b0
-                        break
-                    img = frames[p].get('rgb')
-                    if img is None:
-                        break
-                    if _best(det, rotate180(img)) is not None:
-                        rot = 180
-                        break
+            rot, res['orientation'], upright = decide_orientation(
+                src, total, det, frames, pos, opts.orient_frames,
+                job.rotate_prior)
+            if rot == 0:  # reuse the upright detections of the vote
+                boxes.update(upright)
         rot = int(rot or 0)
         if rot not in (0, 180):
             raise ValueError(f'rotate must be 0, 180 or "auto", got {rot}')
@@ -686,16 +779,36 @@ def process_job(job: VideoJob, detector: BaseFaceDetector,
             s = source_of.get(p)
             if s not in (None, 'detector'):
                 stats[s] = stats.get(s, 0) + 1
-        res.update(status='done', records=records, stats=stats)
+        res.update(status='done', records=records, stats=stats,
+                   truncated=_truncation(src))
         _write_json(osp.join(vdir, MARKER),
                     dict(fingerprint=_fp_hash(opts), name=job.name,
                          frames=geos, stats=stats, no_face=res['no_face'],
-                         rotated=res['rotated']))
+                         rotated=res['rotated'], rotation=rot,
+                         orientation=res['orientation'],
+                         orient_key=_orient_key(job, opts),
+                         truncated=res['truncated']))
     except Exception as e:  # reported in the summary, never silent
         res['error'] = f'{type(e).__name__}: {e}'
+        res['truncated'] = _truncation(src)
         if osp.isdir(vdir):
             shutil.rmtree(vdir, ignore_errors=True)
     return res
+
+
+def _truncation(src) -> Optional[dict]:
+    fn = getattr(src, 'truncation', None) if src is not None else None
+    t = fn() if callable(fn) else None
+    return None if t is None else dict(header_frames=int(t[0]),
+                                       decodable_frames=int(t[1]))
+
+
+def _orient_key(job: VideoJob, opts: ConvertOptions):
+    """What decided a video's orientation: a finished video is redone when
+    this changes (e.g. ``--rotate-list`` or the built-in list edited)."""
+    if job.rotate == 'auto':
+        return ['auto', opts.orient_frames, job.rotate_prior]
+    return [int(job.rotate or 0)]
 
 
 def _worker_run(job: VideoJob) -> dict:
@@ -732,11 +845,13 @@ def build_record(meta: dict, geo: dict) -> dict:
 
 
 def load_complete(out_root: str, domain: str, job: VideoJob,
-                  fp: str) -> Optional[dict]:
+                  fp: str, opts: Optional[ConvertOptions] = None
+                  ) -> Optional[dict]:
     """The finished result of ``job`` when its marker matches ``fp`` and
     every image is on disk; else None. The records are rebuilt from the job's
     current metadata, so a changed label list (e.g. OULU protocol files added
     later) updates ``all.jsonl`` without decoding the video again."""
+    opts = opts or ConvertOptions()
     marker = osp.join(out_root, domain, 'frames', job.name, MARKER)
     if not osp.isfile(marker):
         return None
@@ -747,6 +862,13 @@ def load_complete(out_root: str, domain: str, job: VideoJob,
         return None
     if done.get('fingerprint') != fp or not done.get('frames'):
         return None
+    key = done.get('orient_key')
+    if key is None:  # a marker of an earlier version: no orientation vote
+        if job.rotate == 'auto' or bool(done.get('rotated')) != (
+                job.rotate == 180):
+            return None
+    elif key != _orient_key(job, opts):
+        return None  # orientation decided another way
     for geo in done['frames']:
         for m in ('rgb', 'depth', 'ir'):
             if m in geo and not osp.isfile(osp.join(out_root, geo[m])):
@@ -759,7 +881,9 @@ def load_complete(out_root: str, domain: str, job: VideoJob,
     return dict(name=job.name, src_path=job.src_path, status='skipped',
                 records=records, stats=done.get('stats', {}),
                 no_face=done.get('no_face', []), error=None,
-                rotated=done.get('rotated', False))
+                rotated=done.get('rotated', False),
+                orientation=done.get('orientation'),
+                truncated=done.get('truncated'))
 
 
 # --------------------------------------------------------------------------
@@ -807,16 +931,34 @@ def run_conversion(jobs: Sequence[VideoJob],
                    force: bool = False,
                    progress: bool = True,
                    start_method: Optional[str] = None,
-                   extra_summary: Optional[dict] = None) -> dict:
+                   extra_summary: Optional[dict] = None,
+                   limit: Optional[int] = None,
+                   allow_shrink: bool = False) -> dict:
     """Convert ``jobs`` into ``<out_root>/<domain>``; returns the summary.
 
     Finished videos whose marker matches the options are reused (resume);
     ``force`` redoes everything. ``all.jsonl`` is written in job-name order,
     so a re-run writes an identical file. The summary (counts, no-face
-    frames, failures with paths) is also written to ``summary.json``.
+    frames, failures with paths, orientation, truncated videos, warnings) is
+    also written to ``summary.json``.
+
+    ``limit``: convert (or resume) only the first ``limit`` jobs by name;
+    the other jobs' finished videos are still listed in ``all.jsonl``, so a
+    quick ``--limit`` run never drops finished work from it.
+
+    An existing ``all.jsonl`` is never shrunk: when the new records would
+    leave out videos it lists (source videos gone or failing, options
+    changed with ``limit``), nothing is written and
+    :class:`ConversionError` names them, unless ``allow_shrink``.
+
+    Raises:
+        ConversionError: ``jobs`` is empty, or ``all.jsonl`` would shrink.
     """
     opts = opts or ConvertOptions()
     check_dirs(src_root, out_root, domain)
+    if not jobs:
+        raise ConversionError(f'{domain}: no videos to convert from '
+                              f'{src_root}')
     # resolve 'auto' once, so every worker and the resume check agree
     spec = opts.resolved_detector_spec()
     opts = replace(opts, detector=spec, detector_kwargs={})
@@ -827,13 +969,24 @@ def run_conversion(jobs: Sequence[VideoJob],
     jobs = sorted(jobs, key=lambda j: j.name)
     os.makedirs(osp.join(out_root, domain, 'frames'), exist_ok=True)
     fp = _fp_hash(opts)
-    results, todo = [], []
-    for job in jobs:
-        done = None if force else load_complete(out_root, domain, job, fp)
+    if limit is not None and limit < 1:
+        raise ValueError(f'limit must be >= 1, got {limit}')
+    selected = jobs[:limit] if limit else jobs
+    results, todo, kept = [], [], []
+    for job in selected:
+        done = None if force else load_complete(out_root, domain, job, fp,
+                                                opts)
         (results.append(done) if done else todo.append(job))
+    for job in jobs[len(selected):]:  # outside --limit: keep what is done
+        done = load_complete(out_root, domain, job, fp, opts)
+        if done:
+            kept.append(done)
     det_desc = spec if isinstance(spec, dict) else repr(spec)
     logger.info('%s: %d videos, %d to convert, %d already done; detector %s',
-                domain, len(jobs), len(todo), len(results), det_desc)
+                domain, len(selected), len(todo), len(results), det_desc)
+    if kept:
+        logger.info('%s: --limit %d: %d more finished videos stay in '
+                    'all.jsonl', domain, limit, len(kept))
     if todo:
         if workers <= 1 or len(todo) == 1:
             det = build_detector(spec)
@@ -850,12 +1003,28 @@ def run_conversion(jobs: Sequence[VideoJob],
                 for r in _progress(it, len(todo), domain, progress):
                     results.append(r)
     results.sort(key=lambda r: r['name'])
-    records = [rec for r in results if r['status'] in ('done', 'skipped')
+    listed = sorted(results + kept, key=lambda r: r['name'])
+    records = [rec for r in listed if r['status'] in ('done', 'skipped')
                for rec in r['records']]
     ann_file = osp.join(out_root, domain, 'annotations', 'all.jsonl')
     summary = summarise(results, domain, src_root, out_root, opts, det_desc)
+    summary['videos_listed_outside_limit'] = len(kept)
     if extra_summary:
         summary.update(extra_summary)
+    _log_warnings(summary)
+    dropped = [] if allow_shrink else _dropped_videos(ann_file, records)
+    if dropped:
+        summary['annotation_file'] = None
+        summary['annotation_file_kept'] = ann_file
+        summary['would_drop_videos'] = dropped
+        _write_json(osp.join(out_root, domain, 'summary.json'), summary)
+        raise ConversionError(
+            f'{ann_file} lists {len(dropped)} video(s) this run did not '
+            f'produce (e.g. {", ".join(dropped[:3])}): refusing to shrink '
+            'it; the file is unchanged. Causes: source videos missing or '
+            'failing, or other options than the run that wrote it. Pass '
+            '--allow-shrink (allow_shrink=True) to rewrite it.',
+            summary=summary)
     if records:
         write_annotations(records, ann_file)
         # self-check: the file is valid and every image exists
@@ -867,15 +1036,100 @@ def run_conversion(jobs: Sequence[VideoJob],
     return summary
 
 
+class ConversionError(RuntimeError):
+    """A conversion that must not pass as a success: no video found, videos
+    failed, or an annotation file that would shrink. ``summary`` holds the
+    run's summary when there is one."""
+
+    def __init__(self, msg: str, summary: Optional[dict] = None):
+        super().__init__(msg)
+        self.summary = summary
+
+
+def _dropped_videos(ann_file: str, records: Sequence[dict]) -> List[str]:
+    """Video ids listed in an existing ``ann_file`` but not in ``records``
+    (an unreadable old file counts as empty)."""
+    if not osp.isfile(ann_file):
+        return []
+    old = set()
+    try:
+        with open(ann_file, encoding='utf-8') as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith('#'):
+                    vid = json.loads(line).get('video_id')
+                    if vid:
+                        old.add(vid)
+    except (OSError, ValueError, AttributeError):
+        return []
+    return sorted(old - {r['video_id'] for r in records})
+
+
+#: fallback share of the face-cropped frames above which a run warns
+FALLBACK_WARN_SHARE = 0.5
+
+
+def _warnings(s: dict) -> List[str]:
+    """The warnings of a summary (also stored in it under ``warnings``)."""
+    out = []
+    src = s.get('face_sources', {})
+    cropped = sum(src.values())
+    fb = cropped - src.get('detector', 0)
+    if cropped and fb > FALLBACK_WARN_SHARE * cropped:
+        parts = ', '.join(f'{k} {v}' for k, v in src.items() if v)
+        out.append(
+            f'the detector found a face on only {src.get("detector", 0)} of '
+            f'{cropped} face-cropped frames; fallbacks dominate ({parts}). '
+            'Check the crops (no_face_frames in summary.json lists them); a '
+            'stronger detector (--detector mtcnn) or a wider '
+            '--neighbour-window may help.')
+    elif src.get('centre'):
+        out.append(f'{src["centre"]} frames with no face box anywhere were '
+                   'centre-cropped (listed under no_face_frames)')
+    for o in s.get('orientation_undecided', []):
+        out.append(f'orientation of {o["video"]} undecided (a face upright '
+                   f'on {o["upright"]}, upside down on {o["upside_down"]} '
+                   f'of {o["frames"]} frames): kept as stored; check it, '
+                   'and list it in --rotate-list if it is upside down')
+    for o in s.get('orientation_conflicts', []):
+        vote = 'upright' if o['upright'] > o['upside_down'] else \
+            'upside down'
+        out.append(f'orientation of {o["video"]}: the detector voted {vote} '
+                   f'({o["upright"]} vs {o["upside_down"]} frames) against '
+                   f'the known orientation; rotated by {o["rotation"]} as '
+                   'known')
+    for t in s.get('truncated_videos', []):
+        out.append(f'{t["path"] or t["video"]} is truncated: its header '
+                   f'says {t["header_frames"]} frames, only '
+                   f'{t["decodable_frames"]} decode; frames were sampled '
+                   'from the decodable part')
+    return out
+
+
+def _log_warnings(summary: dict) -> None:
+    summary['warnings'] = _warnings(summary)
+    for w in summary['warnings']:
+        logger.warning('%s: WARNING: %s', summary['domain'], w)
+
+
 def summarise(results, domain, src_root, out_root, opts, det_desc) -> dict:
     fallbacks = {k: 0 for k in FALLBACKS}
     frames = faces = 0
     no_face, failures, rotated = [], [], []
+    undecided, conflicts, truncated = [], [], []
     for r in results:
+        if r.get('truncated'):
+            truncated.append(dict(video=r['name'], path=r['src_path'],
+                                  **r['truncated']))
         if r['status'] == 'failed':
             failures.append(dict(video=r['name'], path=r['src_path'],
                                  error=r['error']))
             continue
+        o = r.get('orientation')
+        if o and o.get('decided_by') == 'undecided':
+            undecided.append(dict(video=r['name'], **o))
+        if o and o.get('conflict'):
+            conflicts.append(dict(video=r['name'], **o))
         frames += r['stats'].get('frames', 0)
         faces += r['stats'].get('faces', 0)
         for k in FALLBACKS:
@@ -898,8 +1152,14 @@ def summarise(results, domain, src_root, out_root, opts, det_desc) -> dict:
         frames=frames,
         faces_detected=faces,
         fallbacks={k: v for k, v in fallbacks.items() if v},
+        face_sources=dict(detector=faces, **{k: v for k, v in
+                                             fallbacks.items() if v})
+        if opts.crop != 'full' else {},
         no_face_frames=no_face,
         rotated_videos=rotated,
+        orientation_undecided=undecided,
+        orientation_conflicts=conflicts,
+        truncated_videos=truncated,
         failures=failures)
 
 
@@ -911,8 +1171,18 @@ def format_summary(s: dict) -> str:
         f"detected, fallbacks {s['fallbacks'] or 'none'}",
         f"  detector: {s['detector']}",
     ]
+    src = s.get('face_sources') or {}
+    if src:
+        lines.append('  frames cropped by: ' + ', '.join(
+            f'{k} {v}' for k, v in src.items()))
     if s.get('rotated_videos'):
         lines.append(f"  rotated 180 deg: {len(s['rotated_videos'])} videos")
+    warnings = s.get('warnings', [])
+    for w in warnings[:20]:
+        lines.append(f'  WARNING: {w}')
+    if len(warnings) > 20:
+        lines.append(f'  ... and {len(warnings) - 20} more warnings '
+                     '(summary.json)')
     for f in s['failures'][:20]:
         lines.append(f"  FAILED {f['path'] or f['video']}: {f['error']}")
     if len(s['failures']) > 20:
@@ -942,28 +1212,38 @@ def add_common_args(parser, crop='face', detector='auto'):
                    help='crop side / face-box side (default 1.3)')
     g.add_argument('--crop', choices=CROPS, default=crop,
                    help=f'face | full | none (default {crop})')
-    g.add_argument('--jpeg-quality', type=int, default=95)
+    g.add_argument('--jpeg-quality', type=int, default=95,
+                   help='JPEG quality of the written images (default 95)')
     d = parser.add_argument_group('face detection')
     d.add_argument('--detector', choices=DETECTORS, default=detector,
                    help='auto = MTCNN if facenet-pytorch imports, else Haar '
                    f'(default {detector})')
     d.add_argument('--device', default='cpu', help='for mtcnn / mmdet')
-    d.add_argument('--mmdet-config', default=None)
-    d.add_argument('--mmdet-checkpoint', default=None)
+    d.add_argument('--mmdet-config', default=None,
+                   help='mmdet face detector config (--detector mmdet)')
+    d.add_argument('--mmdet-checkpoint', default=None,
+                   help='its checkpoint (--detector mmdet)')
     d.add_argument('--fallback', default=','.join(DEFAULT_FALLBACKS),
                    help='no-face policy, comma-separated, in order, from '
                    f'{",".join(FALLBACKS)} (default %(default)s)')
-    d.add_argument('--neighbour-window', type=int, default=3)
+    d.add_argument('--neighbour-window', type=int, default=3,
+                   help='how many frames away the neighbour fallback looks '
+                   'for a detected face (default 3)')
     r = parser.add_argument_group('run')
     r.add_argument('--workers', type=int,
                    default=max(1, min(8, (os.cpu_count() or 1))),
                    help='processes (videos in parallel)')
     r.add_argument('--force', action='store_true',
                    help='redo finished videos too')
-    r.add_argument('--limit', type=int, default=None,
+    r.add_argument('--limit', type=int, default=None, metavar='N',
                    help='convert only the first N videos (by name; a '
-                   'quick check)')
-    r.add_argument('--no-progress', action='store_true')
+                   'quick check); videos finished earlier stay in '
+                   'all.jsonl')
+    r.add_argument('--allow-shrink', action='store_true',
+                   help='let this run rewrite an existing all.jsonl with '
+                   'fewer videos (refused by default)')
+    r.add_argument('--no-progress', action='store_true',
+                   help='no progress bar')
     r.add_argument('--start-method', choices=('spawn', 'forkserver',
                                               'fork'), default=None,
                    help='multiprocessing start method (default spawn; fork '
@@ -990,23 +1270,89 @@ def options_from_args(args) -> ConvertOptions:
                         if f.strip()),
         neighbour_window=args.neighbour_window,
         jpeg_quality=args.jpeg_quality, detector=args.detector,
-        detector_kwargs=kw)
+        detector_kwargs=kw,
+        orient_frames=getattr(args, 'orient_frames', None) or 10)
+
+
+def raw_layout(doc: Optional[str]) -> str:
+    """The ``Raw layout ...::`` block of a converter module's docstring (for
+    the error a wrong source folder gets)."""
+    lines = (doc or '').splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith('Raw layout') and line.rstrip().endswith('::'):
+            block = []
+            for ln in lines[i + 1:]:
+                if ln.strip() and not ln.startswith(' '):
+                    break
+                block.append(ln)
+            return '\n'.join(block).strip('\n')
+    return ''
 
 
 def run_cli(args, domain: str, jobs: List[VideoJob],
-            extra_summary: Optional[dict] = None) -> dict:
-    """Shared tail of every converter CLI."""
+            extra_summary: Optional[dict] = None,
+            layout: Optional[str] = None) -> dict:
+    """Shared tail of every converter CLI.
+
+    Args:
+        layout (str, optional): The converter module's docstring; its ``Raw
+            layout`` block is quoted when no video is found.
+
+    Raises:
+        ConversionError: no video found under ``args.src`` (wrong folder or
+            layout), some videos failed (after writing what converted), or
+            ``all.jsonl`` would shrink. :func:`cli_entry` turns it into an
+            exit status.
+    """
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     opts = options_from_args(args)
-    if args.limit:
-        jobs = sorted(jobs, key=lambda j: j.name)[:args.limit]
-    summary = run_conversion(jobs, args.src, args.out, domain, opts,
-                             workers=args.workers, force=args.force,
-                             progress=not args.no_progress,
-                             start_method=args.start_method,
-                             extra_summary=extra_summary)
+    if not jobs:
+        scan = (extra_summary or {}).get('scan') or {}
+        ignored = scan.get('ignored_files') or []
+        msg = (f'{domain}: no videos found under {args.src}: not the '
+               'folder of the raw dataset, or not its layout as '
+               'distributed')
+        hint = raw_layout(layout)
+        if hint:
+            msg += f'. Expected:\n{hint}'
+        if ignored:
+            msg += (f'\n{len(ignored)} file(s) with names this converter '
+                    f'does not know were ignored, e.g. {ignored[0]}')
+        raise ConversionError(msg + '\n(see docs/data_preparation.md)')
+    try:
+        summary = run_conversion(jobs, args.src, args.out, domain, opts,
+                                 workers=args.workers, force=args.force,
+                                 progress=not args.no_progress,
+                                 start_method=args.start_method,
+                                 extra_summary=extra_summary,
+                                 limit=args.limit,
+                                 allow_shrink=args.allow_shrink)
+    except ConversionError as e:
+        if e.summary:  # what did convert (and fail) before the refusal
+            print(format_summary(e.summary))
+        raise
     print(format_summary(summary))
+    if summary['videos_failed']:
+        f = summary['failures'][0]
+        raise ConversionError(
+            f'{domain}: {summary["videos_failed"]} of {summary["videos"]} '
+            f'videos failed (first: {f["path"] or f["video"]}: '
+            f'{f["error"]}); the others were written. Every failure is '
+            f'listed in {osp.join(summary["output"], "summary.json")}; a '
+            're-run retries only the failed videos.', summary=summary)
     return summary
+
+
+def cli_entry(main, argv=None) -> int:
+    """Run a converter's ``main(argv)`` as a command: 0 on success, 1 with
+    the reason on stderr when the conversion failed (:class:`ConversionError`)
+    or its input is wrong (missing folder, bad list file)."""
+    try:
+        main(argv)
+    except (ConversionError, FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    return 0
 
 
 # --------------------------------------------------------------------------
@@ -1165,5 +1511,6 @@ __all__ = [
     'split_counts', 'to_bgr_uint8', 'read_image', 'find_dir', 'find_file',
     'build_record', 'load_complete',
     'resolve_listed', 'paired_frames', 'modality_dirs', 'FALLBACKS',
-    'CROPS'
+    'CROPS', 'ConversionError', 'cli_entry', 'decide_orientation',
+    'raw_layout'
 ]

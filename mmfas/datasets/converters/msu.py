@@ -13,13 +13,20 @@ Raw layout (as distributed)::
 -> ``replay``. Without the list files the published split is used
 (:data:`TRAIN_CLIENTS` / :data:`TEST_CLIENTS`).
 
-Some android live videos are stored upside down. By default every video's
-orientation is decided on its first frame that shows a face: if the detector
-finds no face upright but finds one after a 180 degree rotation, the whole
-video is rotated (``rotation: 180`` in its records, listed under
-``rotated_videos`` in the summary). ``--rotate-list`` forces the rotation for
-named videos; ``--no-auto-orient`` turns the check off. (OpenCV already
-applies a rotation stored in the file's metadata.)
+Six android live videos are stored upside down (clients 3, 5, 6, 7, 8, 9:
+:data:`UPSIDE_DOWN`, the list Idiap's ``bob.db.msu_mfsd_mod`` package ships
+as ``rotated_videos.txt``). Every video's orientation is put to a vote of the
+face detector over ``--orient-frames`` frames spread over the video (see
+:func:`~.common.decide_orientation`); for the listed videos the list is the
+prior: it decides when the vote cannot (the Haar cascade often finds no face
+either way) and wins a contradicting vote (reported as a conflict). A video
+whose orientation stays undecided is left as stored and named in the log and
+in ``orientation_undecided`` of the summary. Rotated videos get ``rotation:
+180`` in their records and are listed under ``rotated_videos``.
+``--rotate-list`` forces the rotation of named videos; ``--no-auto-orient``
+turns the vote off (the lists still apply); ``--no-builtin-rotate-list``
+drops the built-in list (for a copy whose videos were already turned
+upright). (OpenCV already applies a rotation stored in the file's metadata.)
 """
 import argparse
 import logging
@@ -41,6 +48,9 @@ NAME_RE = re.compile(r'^(real|attack)_client(\d+)_([a-z0-9]+)_([a-z]{2})_?'
                      r'(.*?)_?scene(\d+)$', re.I)
 ATTACKS = {'printed_photo': 'print', 'ipad_video': 'replay',
            'iphone_video': 'replay'}
+#: videos of the release stored upside down (the known orientation prior)
+UPSIDE_DOWN = frozenset(f'real_client{c:03d}_android_SD_scene01'
+                        for c in (3, 5, 6, 7, 8, 9))
 
 
 def parse_name(stem: str) -> dict:
@@ -64,8 +74,12 @@ def parse_name(stem: str) -> dict:
 
 def collect_jobs(src: str, train_list: Optional[str] = None,
                  test_list: Optional[str] = None, auto_orient: bool = True,
-                 rotate: Optional[Set[str]] = None
+                 rotate: Optional[Set[str]] = None,
+                 builtin_rotate: bool = True
                  ) -> Tuple[List[VideoJob], dict]:
+    """Jobs and scan info. ``rotate``: names forced to 180 degrees;
+    ``builtin_rotate``: :data:`UPSIDE_DOWN` as the orientation prior (with
+    ``auto_orient``) or as forced rotations (without)."""
     train_list = train_list or find_file(src, ['train_sub_list.txt'], 2)
     test_list = test_list or find_file(src, ['test_sub_list.txt'], 2)
     if train_list and test_list:
@@ -113,13 +127,18 @@ def collect_jobs(src: str, train_list: Optional[str] = None,
                         video_id=f'{DOMAIN}/{stem}',
                         subject_id=f'{DOMAIN}/client{client:03d}',
                         domain=DOMAIN, split=split, **info)
+            known = 180 if builtin_rotate and stem in UPSIDE_DOWN else None
             if stem in rotate:
                 rot = 180
+            elif auto_orient:
+                rot = 'auto'
             else:
-                rot = 'auto' if auto_orient else 0
+                rot = known or 0
             jobs.append(VideoJob(name=stem, meta=meta,
                                  source=dict(type='video', path=path),
-                                 src_path=path, rotate=rot))
+                                 src_path=path, rotate=rot,
+                                 rotate_prior=known if rot == 'auto'
+                                 else None))
     if unlisted:
         logger.warning('MSU-MFSD: %d videos of clients in neither list '
                        'were left out', len(unlisted))
@@ -137,10 +156,18 @@ def build_parser():
     p.add_argument('--test-list', default=None,
                    help='default: <src>/test_sub_list.txt')
     p.add_argument('--no-auto-orient', action='store_true',
-                   help='do not detect upside-down videos')
+                   help='do not vote on each video\'s orientation with the '
+                   'detector; only the built-in list and --rotate-list '
+                   'rotate')
     p.add_argument('--rotate-list', default=None,
                    help='file of video names (one per line) to rotate by '
                    '180 degrees')
+    p.add_argument('--no-builtin-rotate-list', action='store_true',
+                   help='ignore the built-in list of the 6 upside-down '
+                   'android videos (for a copy already turned upright)')
+    p.add_argument('--orient-frames', type=int, default=10,
+                   help='frames per video that vote on its orientation '
+                   '(default 10)')
     return p
 
 
@@ -152,5 +179,7 @@ def main(argv=None):
             rotate = {osp.splitext(osp.basename(ln.strip()))[0]
                       for ln in f if ln.strip()}
     jobs, info = collect_jobs(args.src, args.train_list, args.test_list,
-                              not args.no_auto_orient, rotate)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+                              not args.no_auto_orient, rotate,
+                              not args.no_builtin_rotate_list)
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

@@ -237,4 +237,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src, args.protocol_dir,
                               not args.no_eye_positions)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

@@ -55,6 +55,7 @@ from collections import OrderedDict
 from typing import Dict, Iterable, List, Optional, Sequence
 
 from mmfas.datasets.annotation import load_annotations, write_annotations
+from .common import ConversionError
 
 logger = logging.getLogger('mmfas.converters')
 
@@ -139,19 +140,26 @@ def limit_frames(records: Sequence[dict], n: Optional[int]) -> List[dict]:
     return out
 
 
+def without_enroll(recs: Sequence[dict]) -> List[dict]:
+    """Drop Replay-Attack's enroll videos (``replay_role: "enroll"``, only
+    converted with ``--include-enroll``): they are face-verification
+    enrolment captures, and no protocol uses them, in any role (train, val,
+    test or K-shot pool)."""
+    return [r for r in recs if r.get('replay_role') != 'enroll']
+
+
 def legacy_pool(domain: str, recs: Sequence[dict]) -> List[dict]:
     """The videos a legacy OCIM protocol uses: OULU and Replay without their
-    dev split (and Replay's enroll videos); every video otherwise."""
+    dev split; every video otherwise (enroll videos never)."""
+    recs = without_enroll(recs)
     if domain in ('OULU', 'REPLAY'):
-        return [r for r in recs if r['split'] in ('train', 'test')
-                and r.get('replay_role') != 'enroll']
-    return [r for r in recs if r.get('replay_role') != 'enroll']
+        return [r for r in recs if r['split'] in ('train', 'test')]
+    return recs
 
 
 def legacy_val(domain: str, recs: Sequence[dict]) -> List[dict]:
     if domain in ('OULU', 'REPLAY'):
-        return [r for r in recs if r['split'] == 'dev'
-                and r.get('replay_role') != 'enroll']
+        return [r for r in without_enroll(recs) if r['split'] == 'dev']
     return []
 
 
@@ -169,7 +177,7 @@ def holdout_subjects(recs: Sequence[dict], ratio: float,
 def clean_source(domain: str, recs: Sequence[dict], seed: int,
                  val_ratio: float):
     """``(train, val)`` of a source in the clean form."""
-    recs = [r for r in recs if r.get('replay_role') != 'enroll']
+    recs = without_enroll(recs)
     train = [r for r in recs if r['split'] == 'train']
     dev = [r for r in recs if r['split'] == 'dev']
     if dev:
@@ -216,6 +224,11 @@ def write_protocol(out_root: str, name: str, train: Sequence[dict],
         raise MissingDomain(f'protocol {name}: empty '
                             f"{'train' if not train else 'test'} list (only "
                             'part of a dataset converted?)')
+    enroll = sorted({r['video_id'] for r in [*train, *val, *test]
+                     if r.get('replay_role') == 'enroll'})
+    if enroll:  # a bug guard: protocols never use enroll videos
+        raise AssertionError(f'{name}: enroll videos in the lists: '
+                             f'{enroll[:3]}')
     pdir = osp.join(out_root, 'protocols', name)
     os.makedirs(pdir, exist_ok=True)
     order = meta.get('domain_order', [])
@@ -263,6 +276,9 @@ def build_cross_domain(data: Dict[str, List[dict]], letters: Dict[str, str],
                if d not in data]
     if missing:
         raise MissingDomain(f'{task}: no annotations for {missing}')
+    # enroll videos in no role: not as sources, target test or K-shot pool
+    data = {d: without_enroll(data[d]) for d in
+            sources + [target] + (['CELEBA'] if celeba else [])}
     train, val = [], []
     for d in sources:
         if form == 'legacy':
@@ -471,14 +487,21 @@ def build_parser():
     p.add_argument('--shots', default='5',
                    help='K-shot variants of the OCIM tasks (comma list; '
                    '0 or empty for none)')
-    p.add_argument('--crossmodal-shots', default='1,5,10')
+    p.add_argument('--crossmodal-shots', default='1,5,10',
+                   help='K of the cross-modal protocols: K target-modality '
+                   'videos per class join training (comma list)')
     p.add_argument('--with-celeba', action='store_true',
                    help='also write the _celeba variants (CelebA-Spoof '
                    'train as an extra source)')
-    p.add_argument('--no-oneclass', action='store_true')
+    p.add_argument('--no-oneclass', action='store_true',
+                   help='do not write the _oneclass (live-only sources) '
+                   'variants')
     p.add_argument('--oneclass-val', choices=('live', 'both'),
-                   default='live')
-    p.add_argument('--seed', type=int, default=0)
+                   default='live',
+                   help='validation split of the one-class variants: live '
+                   'only (default) or both classes')
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the K-shot and held-out subject draws')
     p.add_argument('--val-ratio', type=float, default=0.2,
                    help='share of train subjects held out as val where a '
                    'dataset has no dev split (clean form)')
@@ -492,8 +515,19 @@ def _ints(s):
 
 
 def main(argv=None):
+    """The CLI. Raises :class:`~.common.ConversionError` (exit 1 through
+    ``cli_entry``) when ``OUT`` holds no converted dataset or no protocol
+    could be built."""
     logging.basicConfig(level=logging.INFO, format='%(message)s')
     a = build_parser().parse_args(argv)
+    if not osp.isdir(a.out) or not any(
+            osp.isfile(osp.join(a.out, d, 'annotations', 'all.jsonl'))
+            for d in os.listdir(a.out)):
+        raise ConversionError(
+            f'no converted dataset under {a.out} (looked for '
+            f'{a.out}/<DOMAIN>/annotations/all.jsonl): give the output root '
+            'of the converters (tools/dataset_converters/*.py), after '
+            'running them')
     res = make_protocols(
         a.out, groups=[g.strip() for g in a.groups.split(',') if g.strip()],
         forms=[f.strip() for f in a.forms.split(',') if f.strip()],
@@ -511,4 +545,8 @@ def main(argv=None):
         print(f"skipped {len(res['skipped'])} protocols (datasets missing): "
               + ', '.join(sorted(res['skipped'])[:10])
               + (' ...' if len(res['skipped']) > 10 else ''))
+    if not res['made']:
+        first = next(iter(res['skipped'].values()), 'none requested')
+        raise ConversionError(f'no protocol could be built from {a.out} '
+                              f'(e.g. {first})')
     return res

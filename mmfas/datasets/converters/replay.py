@@ -176,4 +176,5 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src, args.face_locations,
                               args.include_enroll)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

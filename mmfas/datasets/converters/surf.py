@@ -221,11 +221,15 @@ def build_parser():
         'resized images + annotations/all.jsonl')
     add_common_args(p, crop='full', detector='none')
     p.add_argument('--list-style', choices=('auto', 'video', 'challenge',
-                                            'scan'), default='auto')
+                                            'scan'), default='auto',
+                   help='video: the full release\'s video lists; challenge: '
+                   'the CVPR 2019 challenge lists; scan: the Training / Val '
+                   '/ Testing folders; auto: the first found (default)')
     return p
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     jobs, info = collect_jobs(args.src, args.list_style)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

@@ -234,9 +234,14 @@ def build_parser():
         description='Convert WMCA (preprocessed HDF5 or extracted frames) to '
         'resized images + annotations/all.jsonl')
     add_common_args(p, crop='full', detector='none')
-    p.add_argument('--train-list', default=None)
-    p.add_argument('--dev-list', default=None)
-    p.add_argument('--test-list', default=None)
+    p.add_argument('--train-list', default=None,
+                   help='official protocol list of the train split (e.g. '
+                   'grandtest); without lists a client-disjoint split is '
+                   'derived')
+    p.add_argument('--dev-list', default=None,
+                   help='official protocol list of the dev split')
+    p.add_argument('--test-list', default=None,
+                   help='official protocol list of the test split')
     p.add_argument('--type-map', default=None,
                    help='JSON {type_id: attack_type}, e.g. \'{"1": "mask"}\'')
     return p
@@ -248,4 +253,5 @@ def main(argv=None):
                  test=args.test_list)
     type_map = json.loads(args.type_map) if args.type_map else None
     jobs, info = collect_jobs(args.src, lists, type_map)
-    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info))
+    return run_cli(args, DOMAIN, jobs, extra_summary=dict(scan=info),
+                   layout=__doc__)

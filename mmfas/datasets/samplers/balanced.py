@@ -65,7 +65,11 @@ class DomainClassBalancedSampler(Sampler):
             max(1, int(per_rank // self.batch))
         self.num_samples = n_batches * self.batch
         names = getattr(dataset, 'domain_names', None)
-        sizes = {self._group_name(k, names): len(g)
+        # FASDataset names its groups (they include the modality when the
+        # items have several)
+        namer = getattr(dataset, 'group_name', None) or (
+            lambda k: self._group_name(k, names))
+        sizes = {namer(k): len(g)
                  for k, g in zip(self.group_keys, self.groups)}
         MMLogger.get_current_instance().info(
             f'DomainClassBalancedSampler: {self.num_groups} groups '

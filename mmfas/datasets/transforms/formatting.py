@@ -16,11 +16,14 @@ class PackFASInputs(PackInputs):
 
     ``inputs`` is the ``img`` tensor (3 * M, H, W) — M paired modalities
     stacked along channels by :class:`LoadFASImages` — or a list of such
-    tensors for multi-view pipelines (``MultiView``).
+    tensors for multi-view pipelines (``MultiView``; the layout is defined in
+    :mod:`mmfas.models.data_preprocessors.multi_view`).
 
     ``domain_label`` and ``modality_label`` become 1-element tensors (so the
-    model can index per-sample domains); the other fields ride along as
-    metainfo and reach the metric.
+    model can index per-sample domains and modalities); the other fields ride
+    along as metainfo and reach the metric, among them ``modality``: the
+    sample's modality (``'rgb'``, ``'depth'``, ``'ir'``), or ``'paired'``
+    for stacked modalities (set by :class:`~mmfas.datasets.FASDataset`).
 
     Args:
         algorithm_keys (tuple[str]): Defaults to ``FAS_ALGORITHM_KEYS``.

@@ -6,6 +6,7 @@ import numpy as np
 from mmcv.transforms import BaseTransform
 from mmcv.transforms.utils import cache_randomness
 
+from mmfas.datasets.annotation import AnnotationError, check_bbox
 from mmfas.registry import TRANSFORMS
 
 
@@ -25,9 +26,16 @@ class FaceCrop(BaseTransform):
     modalities, which :class:`LoadFASImages` stacks along channels).
 
     **Required Keys:** ``img``; ``face_bbox`` (``[x1, y1, x2, y2]``) when
-    present.
+    present; ``ann_source`` (``file:line`` of the annotation, set by
+    :class:`FASDataset`) names the record in errors.
 
     **Modified Keys:** ``img``, ``img_shape``.
+
+    A box that is not four finite numbers with a positive size, or that lies
+    entirely outside the image, is an annotation error
+    (:class:`~mmfas.datasets.annotation.AnnotationError` naming the
+    annotation line); a box partly outside is padded by replicating the
+    border.
 
     Args:
         margin (float): Enlarge the box by this fraction of its size on each
@@ -78,7 +86,14 @@ class FaceCrop(BaseTransform):
                                f'{results.get("img_path")}')
             return results
         h, w = results['img'].shape[:2]
-        x1, y1, x2, y2 = self._box(box, h, w)
+        values = [float(v) for v in np.asarray(box).reshape(-1)]
+        problems = check_bbox(values, w, h)
+        if problems:
+            where = results.get('ann_source') or results.get('img_path')
+            raise AnnotationError(f'{where}: {problems[0]} '
+                                  f'({results.get("img_path")}); FaceCrop '
+                                  'cannot crop it')
+        x1, y1, x2, y2 = self._box(values, h, w)
         if x2 <= x1 or y2 <= y1:
             raise ValueError(f'FaceCrop: empty box {box} for '
                              f'{results.get("img_path")}')

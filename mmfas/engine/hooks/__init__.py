@@ -1,1 +1,4 @@
-# Runner hooks of mmfas methods live here (none needed by FLIP).
+# Runner hooks of mmfas methods live here.
+from .logger_hook import FASLoggerHook
+
+__all__ = ['FASLoggerHook']

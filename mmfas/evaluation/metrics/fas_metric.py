@@ -6,17 +6,20 @@ import os.path as osp
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
+from mmengine.evaluator.metric import _to_cpu
+from mmengine.fileio import dump
 from mmengine.logging import MMLogger
 
 from mmfas.registry import METRICS
+from mmfas.structures import score_rule
 from .. import functional as F
 
 _CFG_HINT = ('Please check the `val_evaluator` / `test_evaluator` '
              '(type="FASMetric") in your config.')
 POLICIES = ('val', 'test_eer', 'fixed')
 LEVELS = ('video', 'frame')
-SCORE_TYPES = ('liveness', 'spoofness')
 ROLES = ('val', 'test')
 TARGETS = ('eer', 'apcer', 'bpcer')
 
@@ -73,9 +76,12 @@ def _counts(subset: dict, pos_label: int, unit: str) -> str:
 class FASMetric(BaseMetric):
     """Face anti-spoofing metric with an explicit threshold policy.
 
-    Each score is a **liveness** score; a sample is accepted as live iff
-    ``score >= threshold`` (an attack exactly at the threshold is an error).
-    Labels: ``pos_label`` is live (mmfas: live = 1, spoof = 0).
+    Each score is the **liveness** score the model's ``predict`` wrote with
+    the score rule (``live_score`` of the data sample,
+    :mod:`mmfas.structures.score_rule`; the metric never picks a column); a
+    sample is accepted as live iff ``score >= threshold`` (an attack exactly
+    at the threshold is an error). Labels: ``pos_label`` is live (mmfas: live
+    = 1, spoof = 0).
 
     Every sample carries an ``eval_role``: ``'val'`` for the held-out
     source-domain validation split, ``'test'`` (the default when missing) for
@@ -104,11 +110,34 @@ class FASMetric(BaseMetric):
     ``nan`` with a
     :class:`~mmfas.evaluation.functional.DegenerateInputWarning`.
 
-    One log line states the policy, the threshold and where it came from.
-    When an output directory is known, ``fas_scores_<prefix>.csv`` (id,
-    domain, attack_type, label, score, eval_role per video or frame, both
-    roles) and ``fas_roc_<prefix>.csv`` (fpr, tpr, threshold of the
-    evaluated samples) are written.
+    **Modalities.** Each sample may carry a ``modality`` (``'rgb'``,
+    ``'depth'``, ``'ir'``; ``'rgb'`` when absent). When the results hold more
+    than one modality (or ``per_modality=True``), the keys above are also
+    reported per modality as ``<modality>/<key>`` (e.g. ``fas/depth/HTER``),
+    the threshold policy applied within each modality: ``'val'`` takes the
+    threshold from that modality's ``'val'`` samples, or, when it has none
+    (cross-modal: source RGB validation, depth target test), from the
+    ``'val'`` samples of all modalities (said in the log); ``'test_eer'`` at
+    the EER of that modality's own scores; ``'fixed'`` the same threshold.
+    The un-prefixed keys pool every modality, each (modality, video) being
+    one video (ids become ``<modality>:<video_id>``).
+
+    One log line states the policy, the threshold and where it came from
+    (one per modality when reported per modality). When an output directory
+    is known, ``fas_scores_<prefix>[_<tag>].csv`` (id, domain, attack_type,
+    label, score, eval_role per video or frame, both roles) and
+    ``fas_roc_<prefix>[_<tag>].csv`` (fpr, tpr, threshold of the evaluated
+    samples) are written, and ``..._<prefix>_<modality>[_<tag>].csv`` per
+    modality; ``<tag>`` is :attr:`file_tag` (``tools/test.py`` and
+    ``tools/train.py --test`` set it to the tested checkpoint's name, see
+    :func:`set_file_tag`, so two tests of one run keep their files).
+
+    With ``out_file_path``, every data sample (as
+    ``mmengine.evaluator.DumpResults`` dumps them) is written to a pickle
+    with ``pred_label`` set by the decision rule at the threshold the metric
+    used (per modality when reported per modality), applied to each
+    sample's own ``live_score`` (frame level even when the metric is at
+    video level), and that ``threshold`` and ``threshold_policy`` added.
 
     Args:
         threshold_policy (str): ``'val'``, ``'test_eer'`` or ``'fixed'``.
@@ -121,12 +150,17 @@ class FASMetric(BaseMetric):
             validation split). Defaults to None (EER).
         threshold (float, optional): The threshold in [0, 1] for the
             ``'fixed'`` policy. Defaults to None.
+        threshold_origin (str, optional): Where a ``'fixed'`` threshold
+            came from, for the log (``tools/test.py`` names the deployment
+            checkpoint). Defaults to None (the config).
         level (str): ``'video'`` or ``'frame'``. Defaults to ``'video'``.
-        pos_label (int): The live label. Defaults to 1.
-        score_index (int): Column of ``pred_score`` to read. Defaults to 1
-            (liveness in the ``[spoof, live]`` class order).
-        score_type (str): ``'liveness'``, or ``'spoofness'`` to use
-            ``1 - score``. Defaults to ``'liveness'``.
+        pos_label (int): The live label. Defaults to 1
+            (:data:`mmfas.structures.LIVE_INDEX`).
+        per_modality (bool, optional): Report per-modality keys: None
+            (default) when the results hold more than one modality, True
+            always, False never.
+        out_file_path (str, optional): Dump the predictions (``.pkl``) with
+            the metric's decisions, see above. Defaults to None.
         tpr_at_fpr (Sequence[float]): FPRs of the ``TPR@FPR`` keys.
             Defaults to ``(1e-2, 1e-3, 1e-4)``.
         bpcer_at_apcer (Sequence[float]): APCERs of the ``BPCER@APCER``
@@ -154,10 +188,11 @@ class FASMetric(BaseMetric):
                  threshold_policy: str = 'val',
                  val_target: Union[None, str, dict] = None,
                  threshold: Optional[float] = None,
+                 threshold_origin: Optional[str] = None,
                  level: str = 'video',
-                 pos_label: int = 1,
-                 score_index: int = 1,
-                 score_type: str = 'liveness',
+                 pos_label: int = score_rule.LIVE_INDEX,
+                 per_modality: Optional[bool] = None,
+                 out_file_path: Optional[str] = None,
                  tpr_at_fpr: Sequence[float] = (1e-2, 1e-3, 1e-4),
                  bpcer_at_apcer: Sequence[float] = (0.05, ),
                  out_dir: Optional[str] = None,
@@ -172,13 +207,19 @@ class FASMetric(BaseMetric):
                                               threshold, level, tpr_at_fpr,
                                               bpcer_at_apcer)
         self.eval_cfg['pos_label'] = pos_label
-        _check_choice('score_type', score_type, SCORE_TYPES)
-        if not isinstance(score_index, int) or isinstance(score_index, bool):
-            raise ValueError(f'FASMetric score_index must be an int, got '
-                             f'{score_index!r}. {_CFG_HINT}')
-        self.score_index = score_index
-        self.score_type = score_type
+        if per_modality not in (None, True, False):
+            raise ValueError('FASMetric per_modality must be None, True or '
+                             f'False, got {per_modality!r}. {_CFG_HINT}')
+        if out_file_path is not None and not str(out_file_path).endswith(
+                ('.pkl', '.pickle')):
+            raise ValueError('FASMetric out_file_path must end with .pkl, '
+                             f'got {out_file_path!r}. {_CFG_HINT}')
+        self.per_modality = per_modality
+        self.out_file_path = out_file_path
+        self.threshold_origin = threshold_origin
         self.out_dir = out_dir
+        #: suffix of the CSV file names (the tested checkpoint's name)
+        self.file_tag: Optional[str] = None
 
     @staticmethod
     def _check_args(threshold_policy, val_target, threshold, level, tpr_at_fpr,
@@ -221,26 +262,18 @@ class FASMetric(BaseMetric):
         Args:
             data_batch: A batch of data from the dataloader (unused).
             data_samples (Sequence[dict]): ``DataSample.to_dict()`` outputs
-                with ``pred_score``, ``gt_label`` and the metadata
-                ``video_id``, ``attack_type``, ``domain``, ``eval_role``.
+                with ``live_score`` (written by the score rule),
+                ``gt_label`` and the metadata ``video_id``, ``attack_type``,
+                ``domain``, ``eval_role``, ``modality``.
         """
         for sample in data_samples:
-            pred = sample.get('pred_score')
             gt = sample.get('gt_label')
-            if pred is None or gt is None:
+            if gt is None:
                 raise ValueError(
-                    'FASMetric needs `pred_score` and `gt_label` in every '
-                    f'data sample, got keys {sorted(sample)}.')
-            pred = pred.detach().reshape(-1)
-            if not -pred.numel() <= self.score_index < pred.numel():
-                raise ValueError(
-                    f'FASMetric score_index={self.score_index} is out of '
-                    f'range for pred_score of {pred.numel()} classes. '
-                    f'{_CFG_HINT}')
-            score = float(pred[self.score_index])
-            if self.score_type == 'spoofness':
-                score = 1. - score
-            label = int(gt.reshape(-1)[0])
+                    'FASMetric needs `gt_label` in every data sample, got '
+                    f'keys {sorted(sample)}.')
+            score = score_rule.read_live_score(sample)
+            label = int(torch.as_tensor(gt).reshape(-1)[0])
             frame_id = None
             for key in ('img_path', 'rgb', 'sample_idx'):
                 if sample.get(key) is not None:
@@ -255,7 +288,10 @@ class FASMetric(BaseMetric):
                     frame_id=frame_id,
                     attack_type=str(sample.get('attack_type', 'unknown')),
                     domain=str(sample.get('domain', 'unknown')),
-                    eval_role=str(sample.get('eval_role', 'test'))))
+                    eval_role=str(sample.get('eval_role', 'test')),
+                    modality=str(sample.get('modality') or 'rgb'),
+                    sample=(_to_cpu(dict(sample))
+                            if self.out_file_path is not None else None)))
 
     def compute_metrics(self, results: List[dict]) -> Dict[str, float]:
         """Compute the metrics from the collected ``results`` (any order)."""
@@ -272,34 +308,114 @@ class FASMetric(BaseMetric):
                     'to `meta_keys` of PackInputs in the test pipeline, or '
                     "set level='frame'. " + _CFG_HINT)
         cols = {
-            k: [r[k] for r in results]
-            for k in ('score', 'label', 'video_id', 'attack_type', 'domain',
-                      'eval_role')
+            k: np.asarray([r[k] for r in results])
+            for k in ('label', 'attack_type', 'domain', 'eval_role',
+                      'modality')
         }
-        frame_ids = [
-            r['frame_id'] if r['frame_id'] is not None else str(i)
-            for i, r in enumerate(results)
-        ]
-        metrics, details = FASMetric.calculate(
-            scores=np.asarray(cols['score'], dtype=np.float64),
-            labels=np.asarray(cols['label']),
-            video_ids=(np.asarray(cols['video_id'])
-                       if cfg['level'] == 'video' else np.asarray(frame_ids)),
-            attack_types=np.asarray(cols['attack_type']),
-            domains=np.asarray(cols['domain']),
-            eval_roles=np.asarray(cols['eval_role']),
-            return_details=True,
-            **cfg)
+        cols['score'] = np.asarray([r['score'] for r in results],
+                                   dtype=np.float64)
+        if cfg['level'] == 'video':
+            ids = [r['video_id'] for r in results]
+        else:
+            ids = [
+                r['frame_id'] if r['frame_id'] is not None else str(i)
+                for i, r in enumerate(results)
+            ]
+        modalities = sorted(set(cols['modality'].tolist()))
+        bad = [m for m in modalities if not m or '/' in m]
+        if bad:
+            raise ValueError(f'FASMetric: invalid modality names {bad} in '
+                             "the data samples (expected e.g. 'rgb', "
+                             "'depth', 'ir').")
+        if len(modalities) > 1:
+            # the same video id in two modalities is two videos
+            ids = [f'{m}:{i}' for m, i in zip(cols['modality'].tolist(), ids)]
+        cols['id'] = np.asarray(ids)
+
         prefix = self.prefix or 'fas'
+        name = prefix.replace('/', '_')
         logger = MMLogger.get_current_instance()
+        metrics, details = self._calculate(cols, np.arange(len(results)))
+        if cfg['threshold_policy'] == 'fixed' and self.threshold_origin:
+            logger.info(f'FASMetric [{prefix}]: threshold_policy=\'fixed\','
+                        f' threshold={cfg["threshold"]} from '
+                        f'{self.threshold_origin}')
         logger.info(f'FASMetric [{prefix}]: {details["message"]}')
-        out_dir = self._out_dir()
-        if out_dir is not None:
-            name = prefix.replace('/', '_')
-            self._write_csv(out_dir, name, details)
-            logger.info(f'FASMetric [{prefix}]: wrote fas_scores_{name}.csv '
-                        f'and fas_roc_{name}.csv to {out_dir}')
+        self._save_csv(name, details, logger, prefix)
+        thresholds = np.full(len(results), metrics['threshold'])
+
+        per_modality = self.per_modality
+        if per_modality is None:
+            per_modality = len(modalities) > 1
+        if per_modality:
+            is_val = cols['eval_role'] == 'val'
+            for m in modalities:
+                in_m = cols['modality'] == m
+                rows = in_m
+                note = ''
+                if (cfg['threshold_policy'] == 'val'
+                        and not (in_m & is_val).any() and is_val.any()):
+                    # e.g. cross-modal: RGB source val, depth target test
+                    rows = in_m | is_val
+                    note = (f' (no {m} validation samples: threshold from '
+                            'the validation samples of all modalities)')
+                sub, sub_details = self._calculate(cols, np.flatnonzero(rows))
+                metrics.update({f'{m}/{k}': v for k, v in sub.items()})
+                thresholds[in_m] = sub['threshold']
+                logger.info(f'FASMetric [{prefix}/{m}]{note}: '
+                            f'{sub_details["message"]}')
+                self._save_csv(f'{name}_{m}', sub_details, logger,
+                               f'{prefix}/{m}')
+        if self.out_file_path is not None:
+            self._dump(results, thresholds, logger, prefix)
         return metrics
+
+    def _calculate(self, cols: dict, rows: np.ndarray):
+        return FASMetric.calculate(
+            scores=cols['score'][rows],
+            labels=cols['label'][rows],
+            video_ids=cols['id'][rows],
+            attack_types=cols['attack_type'][rows],
+            domains=cols['domain'][rows],
+            eval_roles=cols['eval_role'][rows],
+            return_details=True,
+            **self.eval_cfg)
+
+    def _save_csv(self, name: str, details: dict, logger, prefix: str):
+        out_dir = self._out_dir()
+        if out_dir is None:
+            return
+        if self.file_tag:
+            name = f'{name}_{self.file_tag}'
+        self._write_csv(out_dir, name, details)
+        logger.info(f'FASMetric [{prefix}]: wrote fas_scores_{name}.csv '
+                    f'and fas_roc_{name}.csv to {out_dir}')
+
+    def _dump(self, results: List[dict], thresholds: np.ndarray, logger,
+              prefix: str) -> None:
+        """Write the data samples with the metric's decisions."""
+        policy = self.eval_cfg['threshold_policy']
+        out, undecided = [], 0
+        for r, thr in zip(results, thresholds.tolist()):
+            sample = dict(r['sample'])
+            sample['threshold'] = thr
+            sample['threshold_policy'] = policy
+            if np.isnan(thr):
+                sample.pop('pred_label', None)
+                undecided += 1
+            else:
+                sample['pred_label'] = score_rule.decide(r['score'],
+                                                         thr).reshape(1)
+            out.append(sample)
+        if undecided:
+            logger.warning(
+                f'FASMetric [{prefix}]: the threshold is NaN for '
+                f'{undecided} samples (see the warnings above); they are '
+                f'dumped without pred_label')
+        dump(out, self.out_file_path)
+        logger.info(f'FASMetric [{prefix}]: wrote {len(out)} predictions '
+                    f'with pred_label = live_score >= threshold '
+                    f'(threshold_policy={policy!r}) to {self.out_file_path}')
 
     def _out_dir(self) -> Optional[str]:
         if self.out_dir is not None:
@@ -389,16 +505,18 @@ class FASMetric(BaseMetric):
         if labels.size != n:
             raise ValueError(f'Got {n} scores but {labels.size} labels.')
 
-        def encode(values, name, default):
+        def encode(values, name, default, mask=None):
             """Strings to integer codes (much faster to compare, group and
-            sort): ``(names, codes)`` with ``names[codes]`` the values."""
+            sort): ``(names, codes)`` with ``names[codes]`` the values (of
+            the samples at the indices ``mask`` if given)."""
+            size = n if mask is None else mask.size
             if values is None:
-                return np.array([default]), np.zeros(n, dtype=np.intp)
+                return np.array([default]), np.zeros(size, dtype=np.intp)
             arr = np.asarray(values).reshape(-1)
             if arr.size != n:
                 raise ValueError(f'Got {n} scores but {arr.size} {name}.')
-            names, codes = np.unique(arr, return_inverse=True)
-            return names.astype(str), codes.reshape(-1)
+            names, codes = F.encode_values(arr if mask is None else arr[mask])
+            return names.astype(str), codes
 
         if video_ids is None:
             if level == 'video':
@@ -410,11 +528,14 @@ class FASMetric(BaseMetric):
             if ids.size != n:
                 raise ValueError(f'Got {n} scores but {ids.size} video ids.')
         has_types = attack_types is not None
-        type_names, type_codes = encode(attack_types, 'attack types', 'spoof')
-        # live samples have no attack type
+        # live samples have no attack type: only the attacks' are encoded
+        # (index arrays: numpy gathers with them much faster than masks)
+        is_spoof = np.flatnonzero(labels != pos_label)
+        type_names, spoof_codes = encode(attack_types, 'attack types',
+                                         'spoof', is_spoof)
         type_names = np.append(type_names, 'none')
-        type_codes = np.where(labels == pos_label, type_names.size - 1,
-                              type_codes)
+        type_codes = np.full(n, type_names.size - 1, dtype=np.intp)
+        type_codes[is_spoof] = spoof_codes
         domain_names, domain_codes = encode(domains, 'domains', 'unknown')
         role_names, role_codes = encode(eval_roles, 'eval roles', 'test')
         bad_roles = set(role_names.tolist()) - set(ROLES)
@@ -426,7 +547,9 @@ class FASMetric(BaseMetric):
         # (every step below is independent of the order of the samples)
         subsets = {}
         for code, role in enumerate(role_names.tolist()):
-            m = role_codes == code
+            # one role: views, no copies
+            m = (np.flatnonzero(role_codes == code)
+                 if role_names.size > 1 else slice(None))
             if level == 'video':
                 agg = F.aggregate_by_video(
                     ids[m],
@@ -448,7 +571,8 @@ class FASMetric(BaseMetric):
                     attack_type=type_codes[m],
                     domain=domain_codes[m])
             F.check_scores_labels(sub['score'], sub['label'], pos_label)
-            sub['domains'] = domain_names[np.unique(sub['domain'])]
+            sub['domains'] = domain_names[np.flatnonzero(
+                np.bincount(sub['domain'], minlength=domain_names.size))]
             subsets[role] = sub
 
         unit = 'videos' if level == 'video' else 'frames'
@@ -506,9 +630,8 @@ class FASMetric(BaseMetric):
             source = 'fixed (config)'
             origin = 'config (`threshold`)'
 
-        rates = F.error_rates(evaluated['score'], evaluated['label'], thr,
-                              evaluated['attack_type'] if has_types else None,
-                              pos_label)
+        # the same sort serves the rates at the threshold
+        rates = roc.error_rates(thr)
         eer_value = roc.eer()[0]
         metrics = dict(
             HTER=rates['HTER'] * 100,
@@ -561,3 +684,36 @@ class FASMetric(BaseMetric):
             samples=table,
             roc=roc.curve())
         return metrics, details
+
+
+def checkpoint_tag(checkpoint: Optional[str]) -> Optional[str]:
+    """The file tag of a checkpoint: its file name without extension
+    (``work_dirs/x/best_fas_HTER_iter_500.pth`` -> ``best_fas_HTER_iter_500``);
+    None for None."""
+    if not checkpoint:
+        return None
+    base = osp.basename(str(checkpoint).rstrip('/\\'))
+    for ext in ('.pth', '.pt', '.ckpt', '.bin'):
+        if base.endswith(ext):
+            base = base[:-len(ext)]
+            break
+    return ''.join(c if c.isalnum() or c in '-_.' else '_' for c in base)
+
+
+def set_file_tag(evaluator, tag: Optional[str]) -> int:
+    """Set :attr:`FASMetric.file_tag` of every :class:`FASMetric` of an
+    evaluator (an ``Evaluator``, a metric or a list of metrics), so its CSV
+    files are named ``fas_scores_<prefix>_<tag>.csv``.
+
+    Returns:
+        int: How many metrics were tagged.
+    """
+    metrics = getattr(evaluator, 'metrics', evaluator)
+    if not isinstance(metrics, (list, tuple)):
+        metrics = [metrics]
+    n = 0
+    for metric in metrics:
+        if isinstance(metric, FASMetric):
+            metric.file_tag = tag
+            n += 1
+    return n

@@ -17,6 +17,9 @@ With nothing injected the loop computes exactly ``clip.encode_image`` /
    ``torch.utils.checkpoint`` when ``grad_checkpointing`` is on;
 4. **taps** keep the block output.
 
+Vision hooks at layer 0 see the tokens after ``ln_pre``; ``pre_ln_hooks``
+(``hook(tokens, state)``) see them once before it.
+
 Deep-prompt semantics (MaPLe's, methods.md section 4). Layer ``l`` means
 "before block ``l``"; layer 0 is the embedding stage (the first block never
 injects at depth):
@@ -93,7 +96,9 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from mmfas.registry import MODELS
-from ..utils.clip_loading import build_clip_model, get_clip_tokenizer
+from ..utils.clip_loading import (HF_HUB_PREFIX, LOCAL_DIR_PREFIX,
+                                  build_clip_model, get_clip_tokenizer)
+from ..utils.trainable import set_weights_source
 
 __all__ = ['OpenCLIPBackbone', 'TowerState']
 
@@ -296,6 +301,11 @@ class OpenCLIPBackbone(BaseModule):
             force_quick_gelu=force_quick_gelu,
             force_image_size=force_image_size, cache_dir=cache_dir,
             weights_quick_gelu=weights_quick_gelu)
+        # where the CLIP weights come from (None: random init); trainable-only
+        # checkpoints rely on it (mmfas.models.utils.trainable)
+        set_weights_source(self.clip, pretrained or (
+            arch if isinstance(arch, str) and arch.startswith(
+                (LOCAL_DIR_PREFIX, HF_HUB_PREFIX)) else None))
         self._check_supported()
         self.grad_checkpointing = grad_checkpointing
         if tokenizer is None:
@@ -672,7 +682,7 @@ class OpenCLIPBackbone(BaseModule):
         state.x, state.num_prompts = x, n
 
     def _begin_vision(self, images: torch.Tensor, prompts: PromptSpec,
-                      hooks, taps) -> TowerState:
+                      hooks, taps, pre_ln_hooks=None) -> TowerState:
         v = self.clip.visual
         x = v.conv1(images)  # (B, Dv, gh, gw)
         x = x.reshape(x.shape[0], x.shape[1], -1).permute(0, 2, 1)
@@ -693,6 +703,10 @@ class OpenCLIPBackbone(BaseModule):
             injector=self._inject_vision)
         if 0 in state.prompts:
             state.inject(state.prompts[0])  # after pos-embed, before ln_pre
+        for hook in _parse_hooks(pre_ln_hooks):
+            out = hook(state.x, state)
+            if out is not None:
+                state.x = out
         state.x = v.ln_pre(state.x)
         return state
 
@@ -723,7 +737,8 @@ class OpenCLIPBackbone(BaseModule):
                      hooks=None,
                      taps=None,
                      proj_patches: bool = False,
-                     return_dict: bool = False):
+                     return_dict: bool = False,
+                     pre_ln_hooks=None):
         """Vision tower.
 
         Args:
@@ -737,6 +752,13 @@ class OpenCLIPBackbone(BaseModule):
             taps: Block index / indices whose outputs to keep.
             proj_patches (bool): Also return ``patch_embeds``.
             return_dict (bool): Return the dict below instead of ``embeds``.
+            pre_ln_hooks: Callable(s) ``hook(x, state) -> x | None`` called
+                once on the embedded tokens ``(B, L, Dv)`` (CLS + patches +
+                positional embedding, after patch dropout and the layer-0
+                prompts) before ``ln_pre``, e.g. to mix or perturb token
+                statistics; ``state`` tells where the CLS, patch and prompt
+                tokens are. Keep the length (add tokens with
+                ``state.inject``).
 
         Returns:
             Tensor | dict: ``embeds`` (B, E), or a dict with ``embeds``;
@@ -746,7 +768,8 @@ class OpenCLIPBackbone(BaseModule):
             ``proj_patches``; ``tokens`` (B, L, Wv) last block output with
             prompts; ``num_prompts``; ``taps`` {block: (B, L, Wv)}.
         """
-        state = self._begin_vision(images, prompts, hooks, taps)
+        state = self._begin_vision(images, prompts, hooks, taps,
+                                   pre_ln_hooks)
         self._run_tower(state)
         out = self._finish_vision(state, normalize, proj_patches)
         return out if return_dict else out['embeds']
@@ -910,7 +933,9 @@ class OpenCLIPBackbone(BaseModule):
                       text_taps=None,
                       text_per_image: bool = False,
                       normalize: bool = False,
-                      proj_patches: bool = False) -> Tuple[Dict, Dict]:
+                      proj_patches: bool = False,
+                      prompt_pos: int = 1,
+                      vision_pre_ln_hooks=None) -> Tuple[Dict, Dict]:
         """Run both towers block by block in lockstep.
 
         At each layer index ``l``, each tower first injects its own prompts
@@ -931,16 +956,21 @@ class OpenCLIPBackbone(BaseModule):
                 Implied by per-image text prompts.
             normalize (bool): L2-normalise both ``embeds``.
             proj_patches (bool): Also return ``patch_embeds``.
+            prompt_pos (int): First text prompt position, as in
+                :meth:`encode_text`. Defaults to 1 (after SOT).
+            vision_pre_ln_hooks: As ``pre_ln_hooks`` of
+                :meth:`encode_image`.
 
         Returns:
             tuple(dict, dict): The ``return_dict`` outputs of
             :meth:`encode_image` and :meth:`encode_text`.
         """
         vstate = self._begin_vision(images, vision_prompts, vision_hooks,
-                                    vision_taps)
+                                    vision_taps, vision_pre_ln_hooks)
         tstate = self._begin_text(
             token_ids, text_prompts, text_hooks, text_taps,
-            images.shape[0] if text_per_image else None, prompt_pos=1)
+            images.shape[0] if text_per_image else None,
+            prompt_pos=prompt_pos)
         if tstate.batch_size not in (None, images.shape[0]):
             raise ValueError(f'per-image text prompts for '
                              f'{tstate.batch_size} images, got '

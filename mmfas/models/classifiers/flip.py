@@ -1,6 +1,5 @@
 """FLIP (ICCV 2023, "Cross-domain FAS with Language Guidance"): FLIP-V,
-FLIP-IT and FLIP-MCL, written from the description in
-``shared/docs/methods.md`` section 0.
+FLIP-IT and FLIP-MCL.
 
 Class order everywhere is ``[spoof, live]`` (labels 0 = spoof, 1 = live); the
 test score is ``softmax(logits)[:, 1]`` = P(live).
@@ -47,12 +46,18 @@ class FLIPV(BaseFASClassifier):
 
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         cls = self.backbone.encode_image(inputs, return_dict=True)['cls']
-        return self.head(cls)
+        # the head's dropout mask comes from the model's generator when set
+        return self.head(cls, generator=self.generator)
 
-    def loss(self, inputs, data_samples: List[DataSample]) -> Dict:
-        x = self._plain_view(inputs)
+    def loss(self, inputs, data_samples: List[DataSample],
+             return_terms: bool = False):
+        """Cross-entropy; ``return_terms=True`` also returns
+        ``dict(logits=(B, 2))``."""
+        x = self._views(inputs)
         labels = self.gt_labels(data_samples, x.device)
-        return dict(loss_ce=F.cross_entropy(self.logits(x), labels))
+        logits = self.logits(x)
+        losses = dict(loss_ce=F.cross_entropy(logits, labels))
+        return (losses, dict(logits=logits)) if return_terms else losses
 
 
 @MODELS.register_module()
@@ -103,10 +108,15 @@ class FLIPIT(BaseFASClassifier):
         return self.similarity_logits(
             img, self.templates.class_embeddings(self.backbone))
 
-    def loss(self, inputs, data_samples: List[DataSample]) -> Dict:
-        x = self._plain_view(inputs)
+    def loss(self, inputs, data_samples: List[DataSample],
+             return_terms: bool = False):
+        """Cross-entropy; ``return_terms=True`` also returns
+        ``dict(logits=(B, 2))``."""
+        x = self._views(inputs)
         labels = self.gt_labels(data_samples, x.device)
-        return dict(loss_ce=F.cross_entropy(self.logits(x), labels))
+        logits = self.logits(x)
+        losses = dict(loss_ce=F.cross_entropy(logits, labels))
+        return (losses, dict(logits=logits)) if return_terms else losses
 
 
 @MODELS.register_module()
@@ -115,13 +125,16 @@ class FLIPMCL(FLIPIT):
     between two augmented views + image-text similarity consistency.
 
     Inputs in training are three views ``[plain, view1, view2]``
-    (``MultiView`` pipeline, see ``configs/_base_/datasets/fas_pipelines.py``).
+    (``num_views = 3``: ``mcl_train_pipeline`` in
+    ``configs/_base_/datasets/fas_pipelines.py``; layout in
+    :mod:`mmfas.models.data_preprocessors.multi_view`).
 
     Consistency (reference semantics): per sample of class c, ``P1`` = 3
     template indices drawn with replacement, ``P2`` = the templates not in
     ``P1``; ``d1 = cos(e1, mean raw template embeds of c over P1)``,
     ``d2 = cos(e2, mean over P2)``, loss = mean ``(d1 - d2)^2``, where
     ``e1``/``e2`` are the raw ``encode_image`` outputs of the two views.
+    ``P1`` comes from :meth:`draw_templates` (the model's ``generator``).
 
     Args:
         backbone (dict): :class:`OpenCLIPBackbone` config.
@@ -134,6 +147,8 @@ class FLIPMCL(FLIPIT):
         loss_weights (dict): Weights of ``ce``, ``simclr``, ``consistency``.
             Defaults to 1.0 each.
     """
+
+    num_views = 3  # [plain, view1, view2]
 
     def __init__(self, backbone: dict, templates: Optional[dict] = None,
                  projector: Optional[dict] = None,
@@ -159,14 +174,24 @@ class FLIPMCL(FLIPIT):
         weights.update(loss_weights or {})
         self.loss_weights = weights
 
+    def draw_templates(self, labels: torch.Tensor,
+                       num_templates: int) -> torch.Tensor:
+        """``P1``: ``num_drawn`` template indices per sample, drawn with
+        replacement, ``(B, num_drawn)``. Override or set ``generator`` to
+        fix the draws."""
+        return self.draw_randint(num_templates,
+                                 (labels.numel(), self.num_drawn),
+                                 device=labels.device)
+
     def consistency_loss(self, e1: torch.Tensor, e2: torch.Tensor,
                          labels: torch.Tensor,
-                         template_embeds: torch.Tensor) -> torch.Tensor:
-        """Vectorised over the batch; see the class docstring."""
-        b = labels.numel()
+                         template_embeds: torch.Tensor,
+                         return_terms: bool = False):
+        """Vectorised over the batch; see the class docstring.
+        ``return_terms=True`` also returns ``dict(drawn=P1, d1=, d2=)``."""
         n_t = template_embeds.size(1)
         per_sample = template_embeds[labels]  # (B, T, E)
-        drawn = torch.randint(n_t, (b, self.num_drawn), device=labels.device)
+        drawn = self.draw_templates(labels, n_t)
         counts = F.one_hot(drawn, n_t).sum(1).to(per_sample.dtype)  # (B, T)
         rest = (counts == 0).to(per_sample.dtype)
         mean1 = torch.einsum('bt,bte->be', counts / self.num_drawn,
@@ -175,25 +200,35 @@ class FLIPMCL(FLIPIT):
                              per_sample)
         d1 = F.cosine_similarity(e1, mean1.to(e1.dtype), dim=-1)
         d2 = F.cosine_similarity(e2, mean2.to(e2.dtype), dim=-1)
-        return ((d1 - d2)**2).mean()
+        loss = ((d1 - d2)**2).mean()
+        if return_terms:
+            return loss, dict(drawn=drawn, d1=d1, d2=d2)
+        return loss
 
     def loss(self, inputs: Union[List[torch.Tensor], torch.Tensor],
-             data_samples: List[DataSample]) -> Dict:
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 3:
-            raise ValueError(
-                'FLIPMCL training needs 3 views per sample [plain, view1, '
-                'view2]; use mcl_train_pipeline (MultiView) in the config')
-        plain, v1, v2 = inputs
+             data_samples: List[DataSample], return_terms: bool = False):
+        """The three losses; ``return_terms=True`` also returns the terms
+        of each branch: ``logits`` (plain view, (B, 2)), ``embeds1`` /
+        ``embeds2`` (the SimCLR views' ``encode_image``), ``proj1`` /
+        ``proj2`` (projector outputs), ``drawn`` (P1), ``d1`` / ``d2``
+        (the consistency cosines)."""
+        plain, v1, v2 = self._views(inputs)
         labels = self.gt_labels(data_samples, plain.device)
         raw = self.templates.template_embeddings(self.backbone)  # (2, T, E)
         class_embeds = F.normalize(raw.mean(1), dim=-1)
-        ce = F.cross_entropy(
-            self.similarity_logits(self.backbone.encode_image(plain),
-                                   class_embeds), labels)
+        logits = self.similarity_logits(self.backbone.encode_image(plain),
+                                        class_embeds)
+        ce = F.cross_entropy(logits, labels)
         e1 = self.backbone.encode_image(v1)
         e2 = self.backbone.encode_image(v2)
-        simclr = self.contrastive_loss(self.projector(e1), self.projector(e2))
-        cons = self.consistency_loss(e1, e2, labels, raw)
+        z1, z2 = self.projector(e1), self.projector(e2)
+        simclr = self.contrastive_loss(z1, z2)
+        cons, cons_terms = self.consistency_loss(e1, e2, labels, raw,
+                                                 return_terms=True)
         w = self.loss_weights
-        return dict(loss_ce=w['ce'] * ce, loss_simclr=w['simclr'] * simclr,
-                    loss_consistency=w['consistency'] * cons)
+        losses = dict(loss_ce=w['ce'] * ce, loss_simclr=w['simclr'] * simclr,
+                      loss_consistency=w['consistency'] * cons)
+        if not return_terms:
+            return losses
+        return losses, dict(logits=logits, embeds1=e1, embeds2=e2,
+                            proj1=z1, proj2=z2, **cons_terms)

@@ -124,9 +124,6 @@ class SLIP(BaseFASClassifier):
     """
 
     score_kind = 'spoof_map'
-    #: Stage order per iteration and which submodules each stage trains
-    #: (``backbone.vision`` / ``backbone.text``: the towers' parameters).
-    stage_order = ('image', 'text')
 
     def __init__(self,
                  backbone: dict,
@@ -171,7 +168,9 @@ class SLIP(BaseFASClassifier):
         self.feature_weight = float(feature_weight)
         self.reference = _parse_reference(reference)
         self.map_scale = 255.0 if self.reference['map_scale'] else 1.0
-        self.generator: Optional[torch.Generator] = None
+        # SLIP has no image-text logits: CLIP's logit scale is unused and
+        # belongs to neither stage
+        self.backbone.logit_scale.requires_grad_(False)
         on = [k for k, v in self.reference.items() if v]
         if on:
             MMLogger.get_current_instance().warning(
@@ -306,9 +305,17 @@ class SLIP(BaseFASClassifier):
                                                ('text', text))
                     for k, v in d.items()}
         raise ValueError(f'SLIP: unknown stage {stage!r}; stages are '
-                         f'{self.stage_order}')
+                         f'{tuple(self.train_stages())}')
 
     # ------------------------------------------------------------ scores
     def spoofness(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Mean predicted cue map per image (0 = live)."""
+        """Mean predicted cue map per image (0 = live), unclamped."""
         return self.spoof_maps(inputs).float().mean(dim=(1, 2, 3))
+
+    def score_output(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``(B, )`` spoofness for the score rule's ``spoof_map`` kind:
+        the mean predicted map, clamped to [0, 1] (the decoder regresses
+        targets in [0, 1] without a squashing output; clamping the mean is
+        monotone, so rankings and AUC equal the official unclamped
+        score)."""
+        return self.spoofness(inputs).clamp(0.0, 1.0)

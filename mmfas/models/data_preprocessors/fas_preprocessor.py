@@ -5,6 +5,7 @@ from mmengine.model import BaseDataPreprocessor
 from mmpretrain.structures import DataSample
 
 from mmfas.registry import MODELS
+from .multi_view import collated_views
 
 #: OpenAI CLIP's normalisation (0-255 scale), what CLIP was trained with.
 CLIP_MEAN = (122.7709383, 116.7460125, 104.09373615)
@@ -18,11 +19,22 @@ IMAGENET_STD = (58.395, 57.12, 57.375)
 class FASDataPreprocessor(BaseDataPreprocessor):
     """Batch, convert BGR -> RGB and normalise FAS inputs.
 
-    Handles the three input layouts :class:`PackFASInputs` produces:
-    a single image per sample (3, H, W); paired modalities concatenated along
-    channels (3 * M, H, W) — each 3-channel group is converted and normalised
-    alike; and multi-view samples (a list of views per sample, e.g. FLIP-MCL's
-    plain + two SimCLR views), returned as a list of batches, one per view.
+    Input layouts (what :class:`PackFASInputs` makes per sample, and what
+    the model receives):
+
+    - a single image per sample ``(3, H, W)`` -> ``(B, 3, H, W)``; the
+      image's modality (``rgb``, ``depth``, ``ir``) rides in the data
+      sample (``modality``, ``modality_label``), depth and IR are 3-channel
+      images normalised like RGB;
+    - paired modalities stacked along channels ``(3 * M, H, W)`` ->
+      ``(B, 3 * M, H, W)``, each 3-channel group converted and normalised
+      alike (``modality='paired'``);
+    - multi-view samples (``MultiView`` pipeline: a list of V images per
+      sample, view 0 the plain view, e.g. FLIP-MCL's plain + two SimCLR
+      views) -> a list of V batches ``(B, C, H, W)`` in view order, from
+      either collate function's output. The layout is defined once in
+      :mod:`mmfas.models.data_preprocessors.multi_view`; models read it with
+      ``split_views`` / ``plain_view`` and declare ``num_views``.
 
     Args:
         mean (Sequence[float]): Per-channel mean (0-255 scale). Defaults to
@@ -69,15 +81,9 @@ class FASDataPreprocessor(BaseDataPreprocessor):
     def forward(self, data: dict, training: bool = False) -> dict:
         inputs = data['inputs']
         data_samples: Optional[List[DataSample]] = data.get('data_samples')
-        multi_view = isinstance(inputs, (list, tuple)) and len(inputs) and \
-            isinstance(inputs[0], (list, tuple))
-        if multi_view:
-            # mmengine's pseudo_collate transposes a per-sample list of
-            # views into a list of views, each a sequence over the batch
-            batch = [self._batch(list(v)) for v in inputs]
-        elif isinstance(inputs, (list, tuple)) and len(inputs) and \
-                inputs[0].dim() == 4:  # default_collate of multi-view
-            batch = [self._batch(v) for v in inputs]
+        views = collated_views(inputs)
+        if views is not None:
+            batch = [self._batch(v) for v in views]
         else:
             batch = self._batch(inputs)
         if data_samples is not None:

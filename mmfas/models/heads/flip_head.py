@@ -44,8 +44,20 @@ class FLIPVHead(BaseModule):
         nn.init.normal_(self.classifier.weight, 0, 0.01)
         nn.init.constant_(self.classifier.bias, 0.0)
 
-    def forward(self, cls_token: torch.Tensor) -> torch.Tensor:
-        f = self.dropout(F.relu(self.bottleneck(cls_token)))
+    def drop(self, f: torch.Tensor,
+             generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        """Dropout (training only). The mask comes from ``generator``
+        when given (replayable draws), else from ``nn.Dropout``."""
+        p = self.dropout.p
+        if generator is None or not self.training or p == 0:
+            return self.dropout(f)
+        keep = torch.rand(f.shape, generator=generator,
+                          device=generator.device).to(f.device) >= p
+        return f * keep.to(f.dtype) / (1 - p)
+
+    def forward(self, cls_token: torch.Tensor,
+                generator: Optional[torch.Generator] = None) -> torch.Tensor:
+        f = self.drop(F.relu(self.bottleneck(cls_token)), generator)
         f = f / (f.norm(dim=1, keepdim=True).sqrt() * math.sqrt(2))
         if self.column_norm:
             with torch.no_grad():

@@ -25,6 +25,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmfas.registry import MODELS
+from mmfas.structures import score_rule
 from .clip_loading import get_clip_tokenizer
 from .cocoop import MetaNet
 
@@ -194,13 +195,20 @@ class TextFeatureCache(nn.Module):
 class TemplateBank(BaseModule):
     """Fixed templates per class, tokenised once.
 
+    The class order is the score rule's ``[spoof, live]``
+    (:mod:`mmfas.structures.score_rule`; class ``i`` of the embeddings is
+    label ``i``), with the aliases ``real`` / ``bonafide`` for live and
+    ``attack`` for spoof; any other name, count or order is an error.
+
     Args:
-        templates (dict | list, optional): ``{class: [sentences]}`` (class
-            order = dict order), or a list of templates with a ``'{}'`` slot
-            filled with each of ``class_names``. Defaults to None: FLIP's
-            templates, classes ``['spoof', 'real']``.
-        class_names (list[str], optional): Class order (must match the dict
-            keys), or the names that fill ``'{}'``. Defaults to None.
+        templates (dict | list, optional): ``{class: [sentences]}`` (the
+            keys name one spoof and one live class; they are put in class
+            order), or a list of templates with a ``'{}'`` slot filled with
+            each of ``class_names``. Defaults to None: FLIP's templates,
+            classes ``['spoof', 'real']``.
+        class_names (list[str], optional): The class names in class order
+            ``[spoof, live]`` (must match the dict keys), or the names that
+            fill ``'{}'``, e.g. ``['spoof', 'real']``. Defaults to None.
         tokenizer (str | callable, optional): open_clip tokenizer name or a
             callable such as ``backbone.tokenize``. Defaults to ``'ViT-B-16'``
             (CLIP BPE, offline).
@@ -219,17 +227,33 @@ class TemplateBank(BaseModule):
         if templates is None:
             templates = FLIP_TEMPLATES
         if isinstance(templates, dict):
-            names = list(class_names) if class_names is not None else list(
-                templates)
-            if set(names) != set(templates):
-                raise ValueError(f'class_names {names} do not match the '
-                                 f'template classes {list(templates)}')
+            if class_names is not None:
+                names = list(class_names)
+                if set(names) != set(templates):
+                    raise ValueError(f'class_names {names} do not match the '
+                                     f'template classes {list(templates)}')
+                score_rule.check_class_order(names, 'TemplateBank '
+                                             'class_names')
+            else:
+                # the keys name the classes: put them in the class order
+                names = list(templates)
+                canon = [score_rule.canonical_class(c) for c in names]
+                if sorted(canon) != sorted(score_rule.CLASSES):
+                    raise ValueError(
+                        f'TemplateBank template classes {names} must be one '
+                        f'spoof and one live class {list(score_rule.CLASSES)}'
+                        ' (aliases real/bonafide = live, attack = spoof)')
+                names = sorted(
+                    names,
+                    key=lambda c: score_rule.CLASSES.index(
+                        score_rule.canonical_class(c)))
             per_class = [list(templates[c]) for c in names]
         else:
             if class_names is None:
                 raise ValueError('class_names are needed to fill a list of '
                                  "'{}' templates")
             names = list(class_names)
+            score_rule.check_class_order(names, 'TemplateBank class_names')
             bad = [t for t in templates if '{}' not in t]
             if bad:
                 raise ValueError(f"templates without a '{{}}' slot: {bad}")

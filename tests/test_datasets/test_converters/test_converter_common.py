@@ -8,9 +8,9 @@ import pytest
 
 from mmfas.datasets.annotation import load_annotations
 from mmfas.datasets.converters.common import (
-    ConvertOptions, VideoJob, VideoSource, box_in_region, check_dirs,
-    crop_region, eyes_to_box, paired_frames, process_job, run_conversion,
-    sample_indices, warp_square)
+    ConversionError, ConvertOptions, VideoJob, VideoSource, box_in_region,
+    check_dirs, crop_region, eyes_to_box, format_summary, paired_frames,
+    process_job, run_conversion, sample_indices, warp_square)
 
 
 def test_sample_indices():
@@ -253,3 +253,158 @@ def test_multimodal_images_full_crop(tmp_path, h):
     # 30 x 40 padded to a centred 40 x 40 square, resized to 32
     assert img.shape == (32, 32, 3) and img[16, 0].max() < 10
     assert abs(int(img[16, 16, 0]) - 100) < 5
+
+
+# ------------------------------------------------- issue 11: data preparation
+def test_truncated_video_is_flagged(tmp_path, h, stub):
+    frames = [h.marker_frame(box=(50, 10, 80, 40)) for _ in range(20)]
+    full = h.write_video(str(tmp_path / 'full.avi'), frames)
+    data = open(full, 'rb').read()
+    # cut the file before its 7th frame chunk (MJPG AVI: '00dc' chunks after
+    # 'movi'); the header still says 20 frames
+    movi = data.index(b'movi')
+    chunks = [i for i in range(movi, len(data)) if data[i:i + 4] == b'00dc']
+    cut = tmp_path / 'raw' / 'cut.avi'
+    cut.parent.mkdir()
+    cut.write_bytes(data[:chunks[6]])
+    src = VideoSource(str(cut))
+    assert src.count() == 20 and src.truncation() is None  # not known yet
+    out = str(tmp_path / 'out')
+    opts = ConvertOptions(detector=stub, size=32)
+    s = run_conversion([_job(str(cut), 'cut')], str(tmp_path / 'raw'), out,
+                       'X', opts, progress=False)
+    assert s['videos_converted'] == 1
+    (t, ) = s['truncated_videos']
+    assert t['video'] == 'cut' and t['path'] == str(cut)
+    assert (t['header_frames'], t['decodable_frames']) == (20, 6)
+    assert any('truncated' in w for w in s['warnings'])
+    assert 'is truncated: its header says 20 frames' in format_summary(s)
+    # sampled on the decodable part; the flag survives a resume
+    recs = load_annotations(osp.join(out, 'X', 'annotations', 'all.jsonl'),
+                            data_root=out)
+    assert all(r['frame_total'] == t['decodable_frames'] for r in recs)
+    s2 = run_conversion([_job(str(cut), 'cut')], str(tmp_path / 'raw'), out,
+                        'X', opts, progress=False)
+    assert s2['videos_resumed'] == 1
+    assert s2['truncated_videos'] == s['truncated_videos']
+    # an intact video is not flagged
+    src = VideoSource(full)
+    src.read(list(range(25)))
+    assert src.truncation() is None
+
+
+def test_fallback_counts_and_warning(tmp_path, h, stub, caplog):
+    raw = tmp_path / 'raw'
+    # face on every frame but 6 (a FLIP frame of 20): 1 detector + 1
+    # neighbour; no face at all: 2 centre crops
+    a = _marker_video(h, str(raw / 'a.avi'), 20, lambda i: i != 6)
+    b = _marker_video(h, str(raw / 'b.avi'), 20, lambda i: False)
+    out = str(tmp_path / 'out')
+    opts = ConvertOptions(detector=stub, size=32)
+    with caplog.at_level('WARNING', logger='mmfas.converters'):
+        s = run_conversion([_job(a, 'a'), _job(b, 'b')], str(raw), out, 'X',
+                           opts, progress=False)
+    assert s['face_sources'] == {'detector': 1, 'neighbour': 1, 'centre': 2}
+    (w, ) = s['warnings']
+    assert 'fallbacks dominate' in w and 'detector 1, neighbour 1, centre 2' \
+        in w
+    assert 'fallbacks dominate' in caplog.text
+    text = format_summary(s)
+    assert 'frames cropped by: detector 1, neighbour 1, centre 2' in text
+    assert 'WARNING' in text
+    saved = json.load(open(osp.join(out, 'X', 'summary.json')))
+    assert saved['face_sources'] == s['face_sources'] and saved['warnings']
+    # detections on most frames: counts, no warning
+    s = run_conversion([_job(a, 'a')], str(raw), str(tmp_path / 'o2'), 'X',
+                       opts, progress=False)
+    assert s['face_sources'] == {'detector': 1, 'neighbour': 1}
+    assert s['warnings'] == []
+
+
+def test_limit_and_shrink_never_drop_finished_videos(tmp_path, h):
+    src, jobs = _tree(tmp_path, h, n=3)
+    out = str(tmp_path / 'out')
+    ann = osp.join(out, 'X', 'annotations', 'all.jsonl')
+    opts = ConvertOptions(detector='haar', size=32)
+    # a first quick look converts and lists only the first video
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False, limit=1)
+    assert s['videos'] == 1
+    assert {r['video_id'] for r in load_annotations(ann, out)} == {'X/v0'}
+    run_conversion(jobs, src, out, 'X', opts, progress=False)
+    full = open(ann, 'rb').read()
+    assert len(load_annotations(ann, out)) == 6
+    # --limit after the full run: the finished videos stay listed
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False, limit=1)
+    assert s['videos'] == 1 and s['videos_listed_outside_limit'] == 2
+    assert open(ann, 'rb').read() == full
+    # a source video gone: refused, the file unchanged, the reason given
+    with pytest.raises(ConversionError, match='refusing to shrink') as e:
+        run_conversion(jobs[:2], src, out, 'X', opts, progress=False)
+    assert 'X/v2' in str(e.value) and '--allow-shrink' in str(e.value)
+    assert open(ann, 'rb').read() == full
+    summary = json.load(open(osp.join(out, 'X', 'summary.json')))
+    assert summary['would_drop_videos'] == ['X/v2']
+    # ... unless asked for
+    run_conversion(jobs[:2], src, out, 'X', opts, progress=False,
+                   allow_shrink=True)
+    assert len(load_annotations(ann, out)) == 4
+    with pytest.raises(ConversionError, match='no videos'):
+        run_conversion([], src, out, 'X', opts, progress=False)
+
+
+def test_orientation_vote_uses_more_than_the_sampled_frames(tmp_path, h,
+                                                           stub):
+    # upside down ("face" in the lower half, found only after a 180 degree
+    # turn), but the two FLIP frames (6, 16) show no face either way
+    def frame(i):
+        return h.marker_frame(box=None if i in (6, 16) else (40, 60, 70, 90))
+
+    path = h.write_video(str(tmp_path / 'up.avi'),
+                         [frame(i) for i in range(20)])
+    out = str(tmp_path / 'out')
+    opts = ConvertOptions(detector=stub, size=32, neighbour_window=0)
+    r = process_job(_job(path, rotate='auto'), stub, opts, out, 'X')
+    assert r['rotated'] and r['records'][0]['rotation'] == 180
+    o = r['orientation']
+    assert (o['decided_by'], o['upside_down'], o['upright']) == (
+        'detector', 3, 0)
+    # no face in any frame: undecided, left as stored, said so
+    blank = h.write_video(str(tmp_path / 'blank.avi'),
+                          [h.marker_frame() for _ in range(20)])
+    r = process_job(_job(blank, 'b', rotate='auto'), stub, opts, out, 'X')
+    assert not r['rotated'] and r['orientation']['decided_by'] == \
+        'undecided' and r['orientation']['frames'] == 10
+    # ... unless the video's orientation is known
+    r = process_job(_job(blank, 'c', rotate='auto', rotate_prior=180), stub,
+                    opts, out, 'X')
+    assert r['rotated'] and r['orientation']['decided_by'] == 'prior'
+    # a vote against the known orientation: the known one, flagged
+    upright = h.write_video(str(tmp_path / 'ok.avi'), [
+        h.marker_frame(box=(40, 6, 70, 36)) for _ in range(20)])
+    r = process_job(_job(upright, 'd', rotate='auto', rotate_prior=180),
+                    stub, opts, out, 'X')
+    assert r['rotated'] and r['orientation']['conflict']
+    assert r['orientation']['upright'] == 3
+
+
+def test_orientation_change_redoes_the_video(tmp_path, h, stub):
+    src, jobs = _tree(tmp_path, h, n=1)
+    out = str(tmp_path / 'out')
+    opts = ConvertOptions(detector=stub, size=32)
+    run_conversion(jobs, src, out, 'X', opts, progress=False)
+    jobs[0].rotate = 180  # e.g. named in --rotate-list now
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False)
+    assert s['videos_converted'] == 1 and s['rotated_videos'] == ['v0']
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False)
+    assert s['videos_resumed'] == 1 and s['rotated_videos'] == ['v0']
+    # a marker of the previous version (no orient_key) is still reused for
+    # a video with a fixed rotation, not for an orientation vote
+    marker = osp.join(out, 'X', 'frames', 'v0', '.complete.json')
+    done = json.load(open(marker))
+    done.pop('orient_key')
+    json.dump(done, open(marker, 'w'))
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False)
+    assert s['videos_resumed'] == 1
+    jobs[0].rotate = 'auto'
+    s = run_conversion(jobs, src, out, 'X', opts, progress=False)
+    assert s['videos_converted'] == 1 and s['rotated_videos'] == []

@@ -1,16 +1,25 @@
 """Each converter on a small raw tree with the dataset's real naming."""
 import json
 import os.path as osp
+import subprocess
 import sys
 import types
 
+import cv2
 import numpy as np
 import pytest
 
 from mmfas.datasets.annotation import load_annotations
 from mmfas.datasets.converters import (casia, celeba, cefa, msu, oulu,
                                        replay, surf, wmca)
-from mmfas.datasets.converters.common import ConvertOptions, run_conversion
+from mmfas.datasets.converters.common import (ConversionError,
+                                              ConvertOptions, cli_entry,
+                                              format_summary, run_conversion)
+from mmfas.datasets.converters.protocols import \
+    build_parser as protocols_build_parser
+from mmfas.datasets.converters.protocols import main as protocols_main
+
+REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..')
 
 
 def _by_name(jobs):
@@ -134,15 +143,25 @@ def test_casia(tmp_path, h, stub):
     assert m['train_1_1']['label'] == 'live'
     assert m['train_1_HR_1']['quality'] == 'high' and m['train_1_HR_1']['hr']
     assert m['train_1_3']['attack_subtype'] == 'warped_photo'
-    assert m['train_1_3']['quality'] == 'low'
     assert m['train_1_6']['attack_subtype'] == 'cut_photo'
     assert m['train_1_6']['attack_type'] == 'print'
-    assert m['train_1_6']['quality'] == 'normal'
     assert m['test_1_HR_4']['attack_type'] == 'replay'
     assert m['test_1_HR_4']['split'] == 'test'
     assert m['train_1_2']['subject_id'] == 'CASIA/train_1'
     assert m['test_1_2']['subject_id'] == 'CASIA/test_1'
     assert m['test_1_2']['video_id'] == 'CASIA/test_1_2'
+
+
+def test_casia_quality_follows_the_release_codes():
+    # the release: 1 normal, 2 low, HR_1 high (live), and likewise per
+    # attack: 3 / 4 / HR_2, 5 / 6 / HR_3, 7 / 8 / HR_4
+    expected = {}
+    for normal, low, high in (('1', '2', 'HR_1'), ('3', '4', 'HR_2'),
+                              ('5', '6', 'HR_3'), ('7', '8', 'HR_4')):
+        expected.update({normal: 'normal', low: 'low', high: 'high'})
+    got = {n: casia.parse_name(n)['quality'] for n in expected}
+    assert got == expected
+    assert casia.parse_name('hr_3')['quality'] == 'high'
 
 
 def test_casia_cli(tmp_path, h):
@@ -159,8 +178,80 @@ def test_casia_cli(tmp_path, h):
     summary = json.load(open(out / 'CASIA' / 'summary.json'))
     assert summary['scan']['counts']['test'] == {'spoof': 1}
     assert summary['options']['sampling'] == 'even'
+    # --limit after the full run converts one video and keeps the file whole
+    ann = out / 'CASIA' / 'annotations' / 'all.jsonl'
+    full = ann.read_bytes()
+    s = casia.main([str(src), str(out), '--detector', 'haar', '--workers',
+                    '1', '--no-progress', '--frames', '3', '--size', '48',
+                    '--limit', '1'])
+    assert s['videos'] == 1 and ann.read_bytes() == full
     with pytest.raises(ValueError, match='inside the source'):
         casia.main([str(src), str(src / 'o'), '--no-progress'])
+
+
+def test_converter_cli_exits_nonzero_with_the_reason(tmp_path, h, capsys):
+    src = tmp_path / 'casia'
+    h.tiny_video(str(src / 'train_release' / '1' / '1.avi'), n=10)
+    bad = src / 'test_release' / '2' / '7.avi'
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b'not a video at all' * 10)
+    out = tmp_path / 'out'
+    args = [str(src), str(out), '--detector', 'haar', '--workers', '1',
+            '--no-progress', '--size', '32']
+    with pytest.raises(ConversionError, match='1 of 2 videos failed') as e:
+        casia.main(args)
+    assert str(bad) in str(e.value)
+    assert e.value.summary['videos_converted'] == 1  # the good one written
+    assert len(load_annotations(str(out / 'CASIA' / 'annotations' /
+                                     'all.jsonl'), str(out))) == 2
+    capsys.readouterr()
+    assert cli_entry(casia.main, args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('error: CASIA: 1 of 2 videos failed') and \
+        str(bad) in err
+    # pointed at another dataset's folder: no video, the layout expected
+    other = tmp_path / 'msu'
+    h.touch(str(other / 'scene01' / 'real' /
+                'real_client001_android_SD_scene01.mp4'))
+    with pytest.raises(ConversionError, match='no videos found') as e:
+        casia.main([str(other), str(tmp_path / 'o2'), '--no-progress'])
+    assert 'train_release/<subject 1-20>' in str(e.value)
+    # the tools script as a command: exit status 1, the reason on stderr
+    r = subprocess.run([sys.executable, osp.join(REPO, 'tools',
+                                                 'dataset_converters',
+                                                 'casia.py'),
+                        str(other), str(tmp_path / 'o2'), '--no-progress'],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr
+    assert 'error: CASIA: no videos found under' in r.stderr
+    assert 'Traceback' not in r.stderr
+    bad.unlink()
+    assert cli_entry(casia.main, [str(src), str(tmp_path / 'o3'),
+                                  '--detector', 'haar', '--workers', '1',
+                                  '--no-progress']) == 0
+
+
+def test_make_protocols_exits_nonzero_without_converted_data(tmp_path,
+                                                            capsys):
+    assert cli_entry(protocols_main, [str(tmp_path)]) == 1
+    assert 'no converted dataset under' in capsys.readouterr().err
+
+
+PARSERS = {
+    'casia': casia.build_parser, 'celeba': celeba.build_parser,
+    'cefa': cefa.build_parser, 'msu': msu.build_parser,
+    'oulu': oulu.build_parser, 'replay': replay.build_parser,
+    'surf': surf.build_parser, 'wmca': wmca.build_parser,
+    'make_protocols': protocols_build_parser,
+}
+
+
+@pytest.mark.parametrize('name', sorted(PARSERS))
+def test_every_cli_flag_has_help(name):
+    parser = PARSERS[name]()
+    bare = [a.dest for a in parser._actions
+            if not (a.help and a.help.strip())]
+    assert not bare, f'{name}: no help for {bare}'
 
 
 # ------------------------------------------------------------------- REPLAY
@@ -282,6 +373,75 @@ def test_msu_upside_down_video_is_rotated(tmp_path, h, stub):
                        progress=False)
     assert s['rotated_videos'] == ['real_client002_android_SD_scene01']
     assert s['faces_detected'] == 4 and not s['fallbacks']
+
+
+def _gradient(h):
+    """A faceless frame, dark at the top and bright at the bottom."""
+    g = np.linspace(20, 230, h.H).astype(np.uint8)
+    return np.repeat(np.repeat(g[:, None], h.W, 1)[..., None], 3, 2)
+
+
+def test_msu_orientation_with_haar(tmp_path, h, caplog):
+    """With the Haar cascade (the fallback when MTCNN is missing): a vote
+    over more frames than the two sampled ones, the built-in list of the 6
+    upside-down videos when the vote is undecided, and an undecided video
+    named in the log and the summary."""
+    src = tmp_path / 'MSU-MFSD'
+    real = src / 'scene01' / 'real'
+    stored = _gradient(h)
+    down = np.ascontiguousarray(h.face_frame()[::-1, ::-1])
+    n = 20
+    videos = {
+        # not listed, upside down; its FLIP frames (6, 16) show no face
+        'real_client002_android_SD_scene01.mp4':
+        [stored if i in (6, 16) else down for i in range(n)],
+        # listed (client 3); Haar finds no face either way
+        'real_client003_android_SD_scene01.mp4': [stored] * n,
+        # neither: undecided, kept as stored, reported
+        'real_client002_laptop_SD_scene01.mov': [stored] * n,
+        'real_client003_laptop_SD_scene01.mov': [h.face_frame()] * n,
+    }
+    for name, frames in videos.items():
+        h.write_video(str(real / name), frames)
+    assert len(msu.UPSIDE_DOWN) == 6
+    assert 'real_client003_android_SD_scene01' in msu.UPSIDE_DOWN
+    jobs, _ = msu.collect_jobs(str(src))
+    out = str(tmp_path / 'out')
+    with caplog.at_level('WARNING', logger='mmfas.converters'):
+        s = run_conversion(jobs, str(src), out, 'MSU',
+                           ConvertOptions(detector='haar', size=48,
+                                          neighbour_window=0),
+                           progress=False)
+    assert s['rotated_videos'] == ['real_client002_android_SD_scene01',
+                                   'real_client003_android_SD_scene01']
+    assert [o['video'] for o in s['orientation_undecided']] == [
+        'real_client002_laptop_SD_scene01']
+    assert 'real_client002_laptop_SD_scene01 undecided' in caplog.text
+    assert 'undecided' in format_summary(s)
+    recs = load_annotations(osp.join(out, 'MSU', 'annotations',
+                                     'all.jsonl'), data_root=out)
+    by = {}
+    for r in recs:
+        by.setdefault(r['video_id'][4:], []).append(r)
+
+    def top_brighter(r):
+        img = cv2.imread(osp.join(out, r['rgb'])).astype(float)
+        return img[:6].mean() > img[-6:].mean() + 50
+
+    # written upright: the stored dark top is at the bottom now
+    for v in ('real_client002_android_SD_scene01',
+              'real_client003_android_SD_scene01'):
+        assert all(r['rotation'] == 180 and top_brighter(r) for r in by[v])
+    assert not any(top_brighter(r) or 'rotation' in r
+                   for r in by['real_client002_laptop_SD_scene01'])
+    assert {r['face_source'] for r in
+            by['real_client003_laptop_SD_scene01']} == {'detector'}
+    # without the vote the list still turns the known videos
+    jobs, _ = msu.collect_jobs(str(src), auto_orient=False)
+    assert {j.name: j.rotate for j in jobs}[
+        'real_client003_android_SD_scene01'] == 180
+    jobs, _ = msu.collect_jobs(str(src), builtin_rotate=False)
+    assert all(j.rotate_prior is None for j in jobs)
 
 
 # ------------------------------------------------------------------- CELEBA

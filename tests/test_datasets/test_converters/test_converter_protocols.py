@@ -55,14 +55,16 @@ def _data():
     for split, clients in (('train', (1, 2)), ('dev', (3, )),
                            ('test', (4, 5))):
         for c in clients:
-            for k in range(2):
+            for k in range(3):
                 r += _recs('REPLAY', f'{split}_real_c{c}_{k}', split, 'live',
                            f'client{c:03d}')
             for k in range(3):
                 r += _recs('REPLAY', f'{split}_attack_c{c}_{k}', split,
                            'spoof', f'client{c:03d}', attack='replay')
-    r += _recs('REPLAY', 'enroll_c1', 'train', 'live', 'client001',
-               replay_role='enroll')
+    # enroll videos (--include-enroll): in every split, in no protocol
+    for split, c in (('train', 1), ('dev', 3), ('test', 4), ('test', 5)):
+        r += _recs('REPLAY', f'enroll_{split}_c{c}', split, 'live',
+                   f'client{c:03d}', replay_role='enroll')
     d['REPLAY'] = r
     r = []
     for split, clients in (('train', (2, 3, 5)), ('test', (1, 13))):
@@ -129,7 +131,7 @@ def test_ocim_legacy(built):
     assert {r['frame'] for r in tr if r['domain'] == 'OULU'} == {6, 56}
     assert _vids(tr, 'CASIA') == _vids(data['CASIA'])
     rep = _vids(tr, 'REPLAY')
-    assert 'REPLAY/enroll_c1' not in rep
+    assert not any('enroll' in v for v in rep)
     assert not any(v.startswith('REPLAY/dev_') for v in rep)
     assert 'eval_role' not in tr[0]
     # val: OULU Dev + Replay devel, tagged
@@ -150,7 +152,7 @@ def test_ocim_clean(built):
                   for s in ('train', 'val', 'test'))
     assert {r['split'] for r in te} == {'test'}
     assert _vids(te) == {r['video_id'] for r in data['REPLAY']
-                         if r['split'] == 'test'}
+                         if r['split'] == 'test' and 'replay_role' not in r}
     assert {r['split'] for r in tr} == {'train'}
     assert {r['frame'] for r in tr if r['domain'] == 'OULU'} == {6, 30, 56}
     # CASIA / MSU have no dev split: a subject-disjoint share of train
@@ -279,6 +281,23 @@ def test_index_skipped_and_idempotent(tmp_path):
                                       'SURF', 'CEFA', 'WMCA'}
 
 
+def test_enroll_videos_in_no_protocol(built):
+    """Replay-Attack's enroll videos (converted with --include-enroll) are
+    neither sources, nor validation, nor the target's test set or K-shot
+    pool, in any protocol."""
+    out, data, res = built
+    enroll = {r['video_id'] for r in data['REPLAY'] if r.get('replay_role')}
+    assert len(enroll) == 4
+    for name in res['made']:
+        for split in ('train', 'val', 'test'):
+            assert not _vids(_load(out, name, split)) & enroll, (name, split)
+    # OCM->I clean: the official test split, 3 + 3 videos of 2 clients
+    assert len(_vids(_load(out, 'ocim_clean_OCM2I', 'test'))) == 12
+    shots = res['made']['ocim_clean_OCM2I_5shot']['shot_videos']
+    assert not set(shots) & enroll
+    assert all(v.startswith('REPLAY/train_') for v in shots)
+
+
 def test_select_frames():
     frames = [dict(frame=f, frame_total=100) for f in (0, 6, 20, 50, 57, 99)]
     assert [f['frame'] for f in select_frames(frames, 2)] == [6, 57]
@@ -288,39 +307,116 @@ def test_select_frames():
 
 
 REPO = osp.join(osp.dirname(osp.abspath(__file__)), '..', '..', '..')
-DATASET_CONFIGS = sorted(
-    f[:-3] for f in os.listdir(osp.join(REPO, 'configs', '_base_',
-                                        'datasets'))
-    if f.startswith(('ocim_', 'limited_', 'wcs_')))
-assert len(DATASET_CONFIGS) == 47
+CONFIGS = osp.join(REPO, 'configs')
+
+
+def _generator():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(
+        'make_protocol_configs',
+        osp.join(REPO, 'tools', 'misc', 'make_protocol_configs.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GEN = _generator()
+PROTOCOLS = {p.base: p for p in GEN.protocols()}
+DATASET_CONFIGS = sorted(PROTOCOLS)
+#: method configs of the matrix (generated), each with its dataset base
+METHOD_CONFIGS = sorted(
+    (f'{m.folder}/{GEN.config_name(m, p)}', p.base) for m in GEN.METHODS
+    for p in PROTOCOLS.values() if GEN.applies(m, p))
+
+
+def test_every_protocol_list_has_a_dataset_base():
+    on_disk = sorted(
+        f[:-3] for f in os.listdir(osp.join(CONFIGS, '_base_', 'datasets'))
+        if f.startswith(('ocim_', 'limited_', 'wcs_', 'oulu_',
+                         'crossmodal_')))
+    assert on_disk == DATASET_CONFIGS
+    lists = {p.lists for p in PROTOCOLS.values()}
+    # what make_protocols writes by default (single-source pairs aside)
+    assert {f'oulu_p{k}{o}' for k in ('1', '2', '3_1', '4_6')
+            for o in ('', '_oneclass')} <= lists
+    assert {f'crossmodal_{d}_{m}_{k}shot' for d in ('SURF', 'CEFA', 'WMCA')
+            for m in ('depth', 'ir') for k in (1, 5, 10)} <= lists
+
+
+@pytest.fixture(scope='module')
+def crossmodal_tree(tmp_path_factory):
+    """CASIA-SURF / CeFA / WMCA with enough training videos for every K of
+    the cross-modal configs, and their protocol lists."""
+    shots = GEN._default('crossmodal_shots')
+    d = {}
+    for dom in ('SURF', 'CEFA', 'WMCA'):
+        r = []
+        for split, n in (('train', max(shots) + 2), ('dev', 2), ('test', 3)):
+            for i in range(n):
+                for label in ('live', 'spoof'):
+                    r += _recs(dom, f'{split}_{label}_{i}', split, label,
+                               f'{split}{i}', frames=(3, 9),
+                               modalities=('rgb', 'depth', 'ir'))
+        d[dom] = r
+    out = _write(tmp_path_factory.mktemp('crossmodal'), d)
+    make_protocols(out, groups=('crossmodal', ), crossmodal_shots=shots,
+                   seed=0)
+    return out
+
+
+def _build(ds_cfg, root, pipeline=False):
+    from mmfas.datasets import FASDataset
+    kw = {k: v for k, v in ds_cfg.items()
+          if k not in ('type', ) + (() if pipeline else ('pipeline', ))}
+    kw.update(data_root=root, check_files=False)
+    return FASDataset(**kw)
+
+
+def _samples(ds, seed=0):
+    """Data samples as the Runner hands them to the metric, with random
+    liveness scores."""
+    import torch
+    from mmpretrain.structures import DataSample
+
+    from mmfas.structures import set_prediction
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for i in range(len(ds)):
+        info = ds.get_data_info(i)
+        s = float(torch.rand(1, generator=g))
+        sample = DataSample(metainfo={
+            k: info[k] for k in ('img_path', 'video_id', 'attack_type',
+                                 'domain', 'eval_role', 'modality')
+            if k in info})
+        sample.set_gt_label(info['gt_label'])
+        out.append(set_prediction(sample, s).to_dict())
+    return out
 
 
 @pytest.mark.parametrize('name', DATASET_CONFIGS)
-def test_protocol_configs_read_the_protocol_lists(built, name):
+def test_protocol_configs_read_the_protocol_lists(built, crossmodal_tree,
+                                                  tmp_path, name):
     """Every protocol config builds its train / val / test datasets from
-    what make_protocols writes, with the domain and class structure its
-    balanced batch assumes."""
+    what make_protocols writes, with the domain, modality and class
+    structure its balanced batch assumes; its val and test evaluators pick a
+    threshold on those sets (a live-only validation split for the one-class
+    protocols) without an error."""
     from mmengine.config import Config
 
-    from mmfas.datasets import FASDataset
-    out = built[0]
-    cfg = Config.fromfile(osp.join(REPO, 'configs', '_base_', 'datasets',
+    from mmfas.registry import METRICS
+    proto = PROTOCOLS[name]
+    root = crossmodal_tree if proto.group == 'crossmodal' else built[0]
+    cfg = Config.fromfile(osp.join(CONFIGS, '_base_', 'datasets',
                                    name + '.py'))
-
-    def build(ds_cfg):
-        kw = {k: v for k, v in ds_cfg.items() if k not in ('type',
-                                                           'pipeline')}
-        kw.update(data_root=out, check_files=False)
-        return FASDataset(**kw)
-
-    train = build(cfg.train_dataloader.dataset)
+    train = _build(cfg.train_dataloader.dataset, root)
     groups = set(train.get_group_ids().tolist())
     assert len(train.domain_names) == cfg.num_train_domains
-    assert len(groups) == cfg.num_train_domains * cfg.classes_per_domain
+    assert len(groups) == cfg.num_train_domains * cfg.classes_per_domain * \
+        cfg.get('num_train_modalities', 1)
     assert cfg.train_dataloader.batch_size == \
         cfg.train_dataloader.sampler.samples_per_group * len(groups)
-    val = build(cfg.val_dataloader.dataset)
-    test = build(cfg.test_dataloader.dataset)  # eval.jsonl: val + test
+    val = _build(cfg.val_dataloader.dataset, root)
+    test = _build(cfg.test_dataloader.dataset, root)  # eval: val + test
 
     def videos(ds, role=None):
         return {ds.get_data_info(i)['video_id'] for i in range(len(ds))
@@ -335,3 +431,37 @@ def test_protocol_configs_read_the_protocol_lists(built, name):
     target = {test.get_data_info(i)['domain'] for i in range(len(test))
               if test.get_data_info(i)['eval_role'] == 'test'}
     assert len(target) == 1
+    val_labels = {val.get_data_info(i)['gt_label'] for i in range(len(val))}
+    assert (val_labels == {1}) == (proto.classes == 1)  # live-only val
+
+    # the evaluators as the Runner runs them: validation on the val loader,
+    # test on the eval loader (val + test records)
+    for ev, ds in (('val_evaluator', val), ('test_evaluator', test)):
+        metric = METRICS.build(dict(cfg[ev], out_dir=str(tmp_path)))
+        metric.process(None, _samples(ds))
+        res = metric.compute_metrics(metric.results)
+        assert 0. <= res['threshold'] <= 1., (ev, res)
+
+
+@pytest.mark.parametrize('config,base', METHOD_CONFIGS,
+                         ids=[c for c, _ in METHOD_CONFIGS])
+def test_method_configs_build_their_datasets(built, crossmodal_tree, config,
+                                             base):
+    """Every generated method config builds its train / val / test datasets
+    (pipelines included) on the converter test tree; the lists are its
+    dataset base's."""
+    from mmengine.config import Config
+
+    from mmfas.utils import register_all_modules
+    register_all_modules()  # the pipelines' transforms, in mmfas' scope
+    cfg = Config.fromfile(osp.join(CONFIGS, config + '.py'))
+    ref = Config.fromfile(osp.join(CONFIGS, '_base_', 'datasets',
+                                   base + '.py'))
+    root = crossmodal_tree if PROTOCOLS[base].group == 'crossmodal' \
+        else built[0]
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        ds = _build(cfg[loader].dataset, root, pipeline=True)
+        assert len(ds) > 0
+        assert cfg[loader].dataset.ann_file == ref[loader].dataset.ann_file
+    assert cfg.train_dataloader.batch_size == \
+        ref.train_dataloader.batch_size

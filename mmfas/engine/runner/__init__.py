@@ -1,0 +1,3 @@
+from .fas_runner import FASRunner
+
+__all__ = ['FASRunner']

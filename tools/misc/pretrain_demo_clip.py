@@ -1,0 +1,330 @@
+"""Contrastive image-caption pretraining of the demo's tiny CLIP.
+
+A randomly initialised tiny CLIP (``configs/_base_/models/clip_tiny.py``)
+has random text features: every language-guided method is meaningless on
+the demo with it. This script trains both towers of that CLIP with CLIP's
+symmetric InfoNCE loss on the synthetic demo data, pairing each training
+face with one of the captions the generator knows to be true of it (live or
+spoof, attack and medium, texture cues, looks, and for partial attacks the
+covered region and the object; see ``mmfas/datasets/demo_data.py``). The
+source domains only (DemoA-C, train split by default): DemoD stays held out.
+
+Images go through the test pipeline and data preprocessor of
+``configs/_base_/datasets/fas_pipelines.py`` (face crop, 224 px, CLIP's
+normalisation), as in training and testing the methods. Several images of a
+batch can share a caption ("the upper part of the face is covered by
+paper."): the text side is computed once per distinct caption and an image
+is scored against the distinct captions (cross-entropy), a caption against
+the images (every image with that caption is a positive, averaged); with
+all captions distinct this is exactly CLIP's loss.
+
+The output is an open_clip state dict (``clip_tiny_demo.pth``) that
+``OpenCLIPBackbone(arch=<tiny CLIP>, pretrained=<path>)`` loads strictly
+(``configs/_base_/models/clip_tiny_demo_pretrained.py``), plus a JSON file
+of settings and timings next to it. Seeded; skipped when the output exists
+(``--force`` redoes it). Then print the zero-shot AUC on the held-out
+domain with ``tools/analysis_tools/zero_shot_demo.py``.
+
+Example::
+
+    python tools/misc/make_demo_data.py --out data/demo
+    python tools/misc/pretrain_demo_clip.py          # data/demo/clip_tiny_demo.pth
+    python tools/analysis_tools/zero_shot_demo.py    # zero-shot AUC on DemoD
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+DEFAULT_OUT = 'data/demo/clip_tiny_demo.pth'
+CLIP_CONFIG = osp.join(REPO, 'configs', '_base_', 'models', 'clip_tiny.py')
+PIPELINE_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
+                           'fas_pipelines.py')
+SOURCE_DOMAINS = ('DemoA', 'DemoB', 'DemoC')
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(
+        description='Contrastive image-caption pretraining of the tiny CLIP '
+        'on the synthetic demo data (source domains only).')
+    p.add_argument('--data-root', default='data/demo',
+                   help='demo dataset (tools/misc/make_demo_data.py)')
+    p.add_argument('--out', default=None,
+                   help=f'output state dict (default: {DEFAULT_OUT} under '
+                   'a default --data-root, else <data-root>/'
+                   'clip_tiny_demo.pth)')
+    p.add_argument('--domains', nargs='+', default=list(SOURCE_DOMAINS),
+                   help='training domains (default: DemoA DemoB DemoC)')
+    p.add_argument('--splits', nargs='+', default=['train'],
+                   help='splits of those domains (default: train)')
+    p.add_argument('--iters', type=int, default=160,
+                   help='optimisation steps (default: 160)')
+    p.add_argument('--batch-size', type=int, default=64)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--weight-decay', type=float, default=0.1)
+    p.add_argument('--warmup', type=float, default=0.1,
+                   help='fraction of the steps with linear warm-up')
+    p.add_argument('--patch-dropout', type=float, default=0.5,
+                   help='share of image patches dropped in training '
+                   '(faster; none at test time). Default: 0.5')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--threads', type=int, default=2,
+                   help='torch CPU threads (default: 2)')
+    p.add_argument('--clip-config', default=CLIP_CONFIG,
+                   help='config holding tiny_clip_backbone')
+    p.add_argument('--pipeline-config', default=PIPELINE_CONFIG,
+                   help='config holding test_pipeline and data_preprocessor')
+    p.add_argument('--log-interval', type=int, default=20)
+    p.add_argument('--force', action='store_true',
+                   help='retrain even if the output exists')
+    return p.parse_args(argv)
+
+
+def build_tiny_clip(pretrained: Optional[str] = None,
+                    clip_config: str = CLIP_CONFIG):
+    """The demo's tiny CLIP (``tiny_clip_backbone`` of ``clip_config``) as
+    an :class:`~mmfas.models.backbones.OpenCLIPBackbone`, randomly
+    initialised (seed it first) or loaded from ``pretrained``."""
+    from mmengine.config import Config
+
+    from mmfas.registry import MODELS
+    from mmfas.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(clip_config)
+    if 'tiny_clip_backbone' not in cfg:
+        raise KeyError(f'{clip_config} defines no tiny_clip_backbone')
+    bb = cfg.tiny_clip_backbone.to_dict()
+    bb.pop('_delete_', None)
+    bb['pretrained'] = pretrained
+    return MODELS.build(bb)
+
+
+def build_preprocessor(pipeline_config: str = PIPELINE_CONFIG):
+    """``(test_pipeline, data_preprocessor)`` of the data recipe."""
+    from mmengine.config import Config
+
+    from mmfas.registry import MODELS
+    from mmfas.utils import register_all_modules
+    register_all_modules()
+    cfg = Config.fromfile(pipeline_config)
+    return list(cfg.test_pipeline), MODELS.build(cfg.data_preprocessor)
+
+
+def caption_contrastive_loss(image_embeds: torch.Tensor,
+                             text_embeds: torch.Tensor,
+                             caption_index: torch.Tensor,
+                             logit_scale: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE with shared captions.
+
+    Args:
+        image_embeds (Tensor): ``(B, E)`` image embeddings.
+        text_embeds (Tensor): ``(U, E)`` embeddings of the distinct
+            captions of the batch.
+        caption_index (Tensor): ``(B, )`` caption of each image (index into
+            ``text_embeds``); every caption has at least one image.
+        logit_scale (Tensor): CLIP's log temperature (exponentiated here).
+
+    Returns:
+        Tensor: mean of the image->caption cross-entropy over the distinct
+        captions and the caption->image loss, where every image holding the
+        caption is a positive (mean of their log-probabilities). With ``U =
+        B`` distinct captions in image order this is CLIP's loss.
+    """
+    img = F.normalize(image_embeds, dim=-1)
+    txt = F.normalize(text_embeds, dim=-1)
+    logits = logit_scale.exp() * img @ txt.t()  # (B, U)
+    loss_i = F.cross_entropy(logits, caption_index)
+    pos = F.one_hot(caption_index, txt.shape[0]).t().float()  # (U, B)
+    if bool((pos.sum(1) == 0).any()):
+        raise ValueError('caption_contrastive_loss: a caption has no image')
+    logp = logits.t().log_softmax(dim=1)
+    loss_t = (-(pos * logp).sum(1) / pos.sum(1)).mean()
+    return (loss_i + loss_t) / 2
+
+
+def _param_groups(model, weight_decay: float) -> List[Dict]:
+    """Weight decay on matrices only (not on norms, biases, embeddings of
+    tokens / positions, class token or the logit scale), as CLIP does."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if p.ndim < 2 or 'embedding' in name or 'logit_scale' in name:
+            no_decay.append(p)
+        else:
+            decay.append(p)
+    return [dict(params=decay, weight_decay=weight_decay),
+            dict(params=no_decay, weight_decay=0.0)]
+
+
+def pretrain(backbone,
+             images: Sequence[torch.Tensor],
+             captions: Sequence[Sequence[str]],
+             preprocessor,
+             iters: int,
+             batch_size: int = 64,
+             lr: float = 1e-3,
+             weight_decay: float = 0.1,
+             warmup: float = 0.1,
+             patch_dropout: float = 0.5,
+             seed: int = 0,
+             log_interval: int = 20,
+             log=print) -> List[float]:
+    """Train both towers of ``backbone`` contrastively; returns the losses.
+
+    Each step draws ``batch_size`` images without replacement (a seeded
+    permutation per epoch) and one caption of each at random.
+    """
+    if len(images) != len(captions) or not len(images):
+        raise ValueError(f'{len(images)} images but {len(captions)} caption '
+                         'lists')
+    bad = [i for i, c in enumerate(captions) if not c]
+    if bad:
+        raise ValueError(f'images {bad[:5]} have no caption')
+    from open_clip.transformer import PatchDropout
+    gen = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # patch dropout draws from the global stream
+    opt = torch.optim.AdamW(_param_groups(backbone, weight_decay), lr=lr,
+                            betas=(0.9, 0.98), eps=1e-6)
+    n_warm = max(1, int(round(warmup * iters)))
+
+    def lr_at(step):
+        if step < n_warm:
+            return lr * (step + 1) / n_warm
+        t = (step - n_warm) / max(1, iters - n_warm)
+        return lr * 0.5 * (1 + np.cos(np.pi * t))
+
+    visual = backbone.clip.visual
+    keep_dropout = visual.patch_dropout
+    visual.patch_dropout = PatchDropout(patch_dropout) if patch_dropout \
+        else keep_dropout
+    backbone.train()
+    batch_size = min(batch_size, len(images))
+    order, pos, losses = torch.randperm(len(images), generator=gen), 0, []
+    try:
+        for step in range(iters):
+            if pos + batch_size > len(order):
+                order, pos = torch.randperm(len(images), generator=gen), 0
+            idx = order[pos:pos + batch_size].tolist()
+            pos += batch_size
+            texts = [
+                captions[i][int(torch.randint(len(captions[i]), (1, ),
+                                              generator=gen))] for i in idx
+            ]
+            uniq = sorted(set(texts))
+            cap_idx = torch.tensor([uniq.index(t) for t in texts])
+            x = preprocessor(dict(inputs=[images[i] for i in idx]))['inputs']
+            img = backbone.encode_image(x)
+            txt = backbone.encode_text(backbone.tokenize(uniq))
+            loss = caption_contrastive_loss(img, txt, cap_idx,
+                                            backbone.logit_scale)
+            for g in opt.param_groups:
+                g['lr'] = lr_at(step)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            with torch.no_grad():  # CLIP clamps the temperature at 100
+                backbone.logit_scale.clamp_(0, float(np.log(100)))
+            losses.append(loss.item())
+            if log_interval and ((step + 1) % log_interval == 0
+                                 or step == 0 or step + 1 == iters):
+                log(f'step {step + 1}/{iters}  loss {losses[-1]:.4f}  '
+                    f'lr {lr_at(step):.2e}  distinct captions {len(uniq)}/'
+                    f'{len(idx)}  logit scale '
+                    f'{backbone.logit_scale.exp().item():.1f}')
+    finally:
+        visual.patch_dropout = keep_dropout
+    backbone.eval()
+    return losses
+
+
+def save_clip_state_dict(backbone, path: str) -> None:
+    """The open_clip state dict of ``backbone.clip``, written atomically."""
+    d = osp.dirname(osp.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    state = {k: v.detach().cpu().clone()
+             for k, v in backbone.clip.state_dict().items()}
+    tmp = path + '.tmp'
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    out = args.out or (DEFAULT_OUT if osp.normpath(args.data_root) ==
+                       osp.normpath('data/demo') else osp.join(
+                           args.data_root, 'clip_tiny_demo.pth'))
+    if osp.isfile(out) and not args.force:
+        print(f'{out} exists: nothing to do (use --force to retrain).')
+        return 0
+    torch.set_num_threads(max(1, args.threads))
+    t0, c0 = time.time(), time.process_time()
+    from mmfas.datasets.demo_data import load_demo_images
+    pipeline, pre = build_preprocessor(args.pipeline_config)
+    try:
+        images, records = load_demo_images(args.data_root, args.domains,
+                                           args.splits, pipeline)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    missing = [r for r in records if not r.get('captions')]
+    if missing:
+        print(f'error: {len(missing)} records of {args.data_root} have no '
+              f'captions (e.g. {missing[0]["rgb"]}): the data predates them; '
+              'regenerate it with python tools/misc/make_demo_data.py --out '
+              f'{args.data_root} --force', file=sys.stderr)
+        return 2
+    captions = [r['captions'] for r in records]
+    t_load = time.time() - t0
+    kinds = {}
+    for r in records:
+        kinds[r['attack_type']] = kinds.get(r['attack_type'], 0) + 1
+    print(f'{len(images)} training images from {args.domains} '
+          f'{args.splits} ({", ".join(f"{k}={v}" for k, v in kinds.items())})'
+          f', {len({c for cs in captions for c in cs})} distinct captions; '
+          f'loaded in {t_load:.1f}s')
+
+    torch.manual_seed(args.seed)
+    backbone = build_tiny_clip(None, args.clip_config)
+    t1 = time.time()
+    losses = pretrain(backbone, images, captions, pre, args.iters,
+                      args.batch_size, args.lr, args.weight_decay,
+                      args.warmup, args.patch_dropout, args.seed,
+                      args.log_interval)
+    t_train = time.time() - t1
+    save_clip_state_dict(backbone, out)
+    # the file must load strictly through the project's safe loader
+    build_tiny_clip(out, args.clip_config)
+    meta = dict(
+        weights=out, data_root=args.data_root, domains=args.domains,
+        splits=args.splits, num_images=len(images), iters=args.iters,
+        batch_size=args.batch_size, lr=args.lr,
+        weight_decay=args.weight_decay, warmup=args.warmup,
+        patch_dropout=args.patch_dropout, seed=args.seed,
+        threads=args.threads, clip_config=osp.relpath(args.clip_config,
+                                                      REPO),
+        first_loss=losses[0], last_loss=float(np.mean(losses[-10:])),
+        train_wall_s=round(t_train, 1), total_wall_s=round(
+            time.time() - t0, 1),
+        cpu_s=round(time.process_time() - c0, 1))
+    with open(osp.splitext(out)[0] + '.json', 'w', encoding='utf-8') as f:
+        json.dump(meta, f, indent=1)
+    print(f'wrote {out} (loss {losses[0]:.3f} -> {meta["last_loss"]:.3f}; '
+          f'training {t_train:.0f}s wall, {meta["cpu_s"]:.0f}s CPU). '
+          'Zero-shot AUC on the held-out domain: python '
+          'tools/analysis_tools/zero_shot_demo.py'
+          + ('' if out == DEFAULT_OUT else f' --weights {out} --data-root '
+             f'{args.data_root}'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
