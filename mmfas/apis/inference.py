@@ -20,6 +20,18 @@ by ``tools/misc/export_deploy_checkpoint.py``), else from
 ``inference_model(..., threshold=...)``, else the uncalibrated
 :data:`~mmfas.structures.DEFAULT_THRESHOLD` (``threshold_source``
 ``'default'``).
+
+Photos and video frames that show whole scenes:
+``inference_model(model, 'photo.jpg', detect_faces=True)`` finds every face
+with the dataset converters' detectors
+(:mod:`mmfas.datasets.converters.face_detectors`: MTCNN when installed, else
+OpenCV's Haar cascade), crops each as training did (the test pipeline's
+``FaceCrop`` on the detected box) and scores it::
+
+    inference_model(model, 'photo.jpg', detect_faces=True)
+    # {'faces': [{'bbox': [x1, y1, x2, y2], 'det_score': 0.99,
+    #             'live_score': 0.93, 'pred_label': 'live', ...}],
+    #  'image_shape': (480, 640), 'detector': 'haar'}
 """
 import copy
 import os.path as osp
@@ -260,11 +272,153 @@ def _prepare(image, pipelines, bbox=None) -> dict:
                     f'{type(image).__name__}')
 
 
+#: face detectors built by name, kept for the next call (a video demo calls
+#: inference_model once per frame)
+_FACE_DETECTORS: Dict[str, object] = {}
+#: a detected box that lies this much (share of its own area) inside a
+#: better one is a part of that face (Haar finds mouths in faces), not a face
+NESTED_OVERLAP = 0.5
+
+
+def _resolve_threshold(model, threshold) -> tuple:
+    """``(threshold, source)``: the checkpoint's, else the argument, else
+    the score rule's default."""
+    meta_thr = getattr(model, 'fas_threshold', None)
+    if threshold is not None:
+        threshold = score_rule.check_threshold(threshold,
+                                               'inference_model threshold')
+    if meta_thr is not None:
+        if threshold is not None and threshold != float(meta_thr):
+            warnings.warn(
+                f'inference_model: threshold={threshold} ignored; the '
+                f'checkpoint fixes the threshold at {meta_thr} '
+                "(meta['fas_threshold'])")
+        return float(meta_thr), 'checkpoint'
+    if threshold is not None:
+        return threshold, 'argument'
+    return score_rule.DEFAULT_THRESHOLD, 'default'
+
+
+def _face_detector(detector):
+    """A face detector of :mod:`mmfas.datasets.converters.face_detectors`
+    from a name (built once, then reused) or a ready object."""
+    from mmfas.datasets.converters.face_detectors import build_detector
+    if isinstance(detector, str):
+        key = detector.lower()
+        if key not in _FACE_DETECTORS:
+            _FACE_DETECTORS[key] = build_detector(key)
+        return _FACE_DETECTORS[key]
+    return build_detector(detector)
+
+
+def _image_for_detection(image) -> np.ndarray:
+    """The BGR array the detector sees (read as ``LoadFASImages`` does)."""
+    if isinstance(image, (str, Path)):
+        import mmcv
+        path = str(image)
+        if not osp.isfile(path):
+            raise FileNotFoundError(f'inference_model: image not found: '
+                                    f'{path}')
+        img = mmcv.imread(path, flag='color', backend='cv2')
+        if img is None:
+            raise ValueError(f'inference_model: cannot decode the image '
+                             f'{path}')
+        return img
+    if isinstance(image, dict):
+        if 'rgb' not in image:
+            raise ValueError(
+                'inference_model(detect_faces=True): faces are detected on '
+                'the rgb image; a {modality: path} input needs an "rgb" key,'
+                f' got {sorted(image)}')
+        return _image_for_detection(image['rgb'])
+    if isinstance(image, np.ndarray):
+        if image.ndim not in (2, 3):
+            raise ValueError('inference_model: arrays must be BGR images of '
+                             f'shape (H, W, 3), got {image.shape}')
+        return image if image.ndim == 2 else image[..., :3]
+    raise TypeError('inference_model: an image is a path, a {modality: path}'
+                    ' dict or a BGR numpy array, got '
+                    f'{type(image).__name__}')
+
+
+def drop_nested_boxes(boxes, overlap: float = NESTED_OVERLAP) -> list:
+    """Keep the detector's order; drop a box whose area lies more than
+    ``overlap`` inside a box kept before it (one face, found twice)."""
+    kept = []
+    for b in boxes:
+        area = max(0.0, b.x2 - b.x1) * max(0.0, b.y2 - b.y1)
+        inside = False
+        for k in kept:
+            iw = min(b.x2, k.x2) - max(b.x1, k.x1)
+            ih = min(b.y2, k.y2) - max(b.y1, k.y1)
+            if area > 0 and iw > 0 and ih > 0 and iw * ih > overlap * area:
+                inside = True
+                break
+        if not inside and area > 0:
+            kept.append(b)
+    return kept
+
+
+def _check_maps(model) -> None:
+    if not callable(getattr(model, 'spoof_maps', None)):
+        raise ValueError(
+            f'{type(model).__name__} has no maps to show: return_maps (the '
+            "demo's --show-maps) needs a model with spoof_maps(inputs), "
+            "e.g. SLIP's spoof cue maps")
+
+
+def _crop_of(sample: dict) -> Optional[np.ndarray]:
+    """The first (RGB) image of a prepared sample as the model saw it:
+    ``(H, W, 3)`` BGR ``uint8``."""
+    inputs = sample.get('inputs')
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 3:
+        return None
+    img = inputs[:3].permute(1, 2, 0).detach().cpu().numpy()
+    return np.ascontiguousarray(img.clip(0, 255).astype(np.uint8))
+
+
+def _score(model, prepared: list, thr: float, source: str, batch_size: int,
+           return_maps: bool) -> List[dict]:
+    """Score prepared samples in batches by the score rule."""
+    results = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            for i in range(0, len(prepared), max(1, batch_size)):
+                chunk = prepared[i:i + max(1, batch_size)]
+                batch = pseudo_collate(chunk)
+                maps = None
+                if return_maps:
+                    data = model.data_preprocessor(batch, False)
+                    samples = model(**data, mode='predict')
+                    maps = model.spoof_maps(data['inputs'])
+                else:
+                    samples = model.test_step(batch)
+                for j, sample in enumerate(samples):
+                    score = score_rule.read_live_score(sample)
+                    label = score_rule.class_name(
+                        score_rule.decide(score, thr))
+                    res = dict(live_score=score, pred_label=label,
+                               threshold=thr, threshold_source=source)
+                    if maps is not None:
+                        res['map'] = maps[j].float().reshape(
+                            -1, *maps.shape[-2:])[0].cpu().numpy()
+                        res['crop'] = _crop_of(chunk[j])
+                    results.append(res)
+    finally:
+        model.train(was_training)
+    return results
+
+
 def inference_model(model: torch.nn.Module,
                     images: Union[ImageType, Sequence[ImageType]],
                     threshold: Optional[float] = None,
                     batch_size: int = 16,
-                    face_bboxes=None) -> Union[dict, List[dict]]:
+                    face_bboxes=None,
+                    detect_faces: bool = False,
+                    detector='auto',
+                    return_maps: bool = False) -> Union[dict, List[dict]]:
     """Liveness of one image or a list of images.
 
     Each image runs through the config's test pipeline (file loading is
@@ -273,6 +427,11 @@ def inference_model(model: torch.nn.Module,
     annotation fields: without a box the pipeline's ``FaceCrop`` (policy
     ``missing='ignore'``) treats the image as the face crop, as the
     converters write them.
+
+    With ``detect_faces=True`` the images are whole scenes: every face is
+    found by ``detector`` and scored on its own, cropped by the pipeline's
+    ``FaceCrop`` from the detected box as training cropped the annotated
+    box (the converters store the detector's box with each crop).
 
     Args:
         model (nn.Module): From :func:`init_model`.
@@ -290,33 +449,72 @@ def inference_model(model: torch.nn.Module,
             for the pipeline's ``FaceCrop`` (one box for a single image, a
             list with one box or None per image for a list). Defaults to
             None: the images are face crops.
+        detect_faces (bool): Detect the faces and score each (see above;
+            excludes ``face_bboxes``). Defaults to False.
+        detector (str | object): With ``detect_faces``: ``'auto'`` (MTCNN
+            when facenet-pytorch is installed, else Haar), ``'mtcnn'``,
+            ``'haar'``, ``'mmdet'`` (see
+            :func:`~mmfas.datasets.converters.face_detectors.build_detector`;
+            a name is built once and reused), or a detector object with
+            ``detect(bgr) -> list[FaceBox]``. A box lying mostly inside a
+            better one is dropped (:func:`drop_nested_boxes`). Defaults to
+            ``'auto'``.
+        return_maps (bool): Also return the model's map of each scored
+            image: ``'map'`` (``(h, w)`` float array, SLIP's spoof cue map
+            in ``[0, 1]``) and ``'crop'`` (the ``(H, W, 3)`` BGR input the
+            model saw). Needs a model with ``spoof_maps``. Defaults to
+            False.
 
     Returns:
         dict | list[dict]: Per image ``{'live_score': float, 'pred_label':
         'live' | 'spoof', 'threshold': float, 'threshold_source':
         'checkpoint' | 'argument' | 'default'}``, ``pred_label`` = ``'live'``
         iff ``live_score >= threshold``; a list for a list / tuple input.
+        With ``detect_faces``, per image ``{'faces': [...], 'image_shape':
+        (H, W), 'detector': name}``, ``faces`` (best first, empty when none
+        is found) holding such a dict per face plus its ``'bbox'`` ``[x1,
+        y1, x2, y2]`` and the detector's ``'det_score'``.
 
     Raises:
         FileNotFoundError: An image path does not exist (named).
+        ValueError: ``return_maps`` for a model without maps (named), or
+            ``face_bboxes`` together with ``detect_faces``.
     """
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
-    meta_thr = getattr(model, 'fas_threshold', None)
-    if threshold is not None:
-        threshold = score_rule.check_threshold(threshold,
-                                               'inference_model threshold')
-    if meta_thr is not None:
-        if threshold is not None and threshold != float(meta_thr):
-            warnings.warn(
-                f'inference_model: threshold={threshold} ignored; the '
-                f'checkpoint fixes the threshold at {meta_thr} '
-                "(meta['fas_threshold'])")
-        thr, source = float(meta_thr), 'checkpoint'
-    elif threshold is not None:
-        thr, source = threshold, 'argument'
-    else:
-        thr, source = score_rule.DEFAULT_THRESHOLD, 'default'
+    thr, source = _resolve_threshold(model, threshold)
+    if return_maps:
+        _check_maps(model)
+
+    if detect_faces:
+        if face_bboxes is not None:
+            raise ValueError('inference_model: pass either face_bboxes or '
+                             'detect_faces=True, not both')
+        det = _face_detector(detector)
+        found = []
+        for img in items:
+            arr = _image_for_detection(img)
+            boxes = drop_nested_boxes(det.detect(arr))
+            found.append((tuple(int(v) for v in arr.shape[:2]), boxes))
+        pipelines = _pipelines(model)
+        prepared = [
+            _prepare(img, pipelines, [b.x1, b.y1, b.x2, b.y2])
+            for img, (_, boxes) in zip(items, found) for b in boxes
+        ]
+        scores = iter(_score(model, prepared, thr, source, batch_size,
+                             return_maps))
+        results = []
+        for shape, boxes in found:
+            faces = []
+            for b in boxes:
+                face = dict(bbox=[float(b.x1), float(b.y1), float(b.x2),
+                                  float(b.y2)],
+                            det_score=float(b.score))
+                face.update(next(scores))
+                faces.append(face)
+            results.append(dict(faces=faces, image_shape=shape,
+                                detector=getattr(det, 'name', str(det))))
+        return results[0] if single else results
 
     if face_bboxes is None:
         boxes = [None] * len(items)
@@ -331,21 +529,5 @@ def inference_model(model: torch.nn.Module,
     # validate all inputs (missing files) before running the model
     prepared = [_prepare(img, pipelines, box)
                 for img, box in zip(items, boxes)]
-    results = []
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            for i in range(0, len(prepared), max(1, batch_size)):
-                batch = pseudo_collate(prepared[i:i + batch_size])
-                for sample in model.test_step(batch):
-                    score = score_rule.read_live_score(sample)
-                    label = score_rule.class_name(
-                        score_rule.decide(score, thr))
-                    results.append(dict(live_score=score, pred_label=label,
-                                        threshold=thr,
-                                        threshold_source=source))
-    finally:
-        model.train(was_training)
+    results = _score(model, prepared, thr, source, batch_size, return_maps)
     return results[0] if single else results
-

@@ -13,7 +13,7 @@ The contract is ``docs/evaluation.md`` of the project; in short:
   class only) is ``nan`` and a :class:`DegenerateInputWarning` is issued.
 
 Everything is computed from one sort of the scores (:class:`BinaryROC`), so
-a million scores take about a tenth of a second
+a million scores take a fraction of a second
 (``tools/analysis_tools/benchmark_metric.py`` times it against
 scikit-learn).
 """

@@ -306,8 +306,9 @@ def enable_auto_scale_lr(cfg: Config) -> Config:
     give (the batch size its lr was set for)."""
     scale = cfg.get('auto_scale_lr', None)
     if not isinstance(scale, dict) or scale.get('base_batch_size') is None:
+        name = getattr(cfg, 'filename', None) or 'the config'
         raise KeyError(
-            f'--auto-scale-lr: {getattr(cfg, "filename", None) or "the config"}'
+            f'--auto-scale-lr: {name}'
             ' has no auto_scale_lr.base_batch_size; add auto_scale_lr = dict('
             'base_batch_size=N) with N the total batch size its lr was set '
             'for (the schedule bases under configs/_base_/schedules/ do)')

@@ -1,4 +1,4 @@
-"""FLIP-V / FLIP-IT / FLIP-MCL against methods.md section 0."""
+"""FLIP-V / FLIP-IT / FLIP-MCL against docs/methods/flip.md."""
 import copy
 
 import pytest

@@ -34,10 +34,12 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         '--num', type=int, default=1_000_000, help='number of frame scores')
-    parser.add_argument('--frames-per-video', type=int, default=2)
+    parser.add_argument('--frames-per-video', type=int, default=2,
+                        help='frames per video id of the synthetic scores')
     parser.add_argument(
         '--repeat', type=int, default=7, help='timed runs of each case')
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the synthetic scores')
     parser.add_argument(
         '--cases',
         nargs='+',

@@ -52,14 +52,19 @@ def parse_args(argv=None):
                    help='CLIP state dicts to evaluate, or "random" for the '
                    'randomly initialised tiny CLIP (default: random and '
                    '<data-root>/clip_tiny_demo.pth)')
-    p.add_argument('--data-root', default='data/demo')
-    p.add_argument('--domains', nargs='+', default=['DemoD'])
-    p.add_argument('--splits', nargs='+', default=['test'])
+    p.add_argument('--data-root', default='data/demo',
+                   help='the demo data (default: data/demo)')
+    p.add_argument('--domains', nargs='+', default=['DemoD'],
+                   help='domains to evaluate (default: the held-out DemoD)')
+    p.add_argument('--splits', nargs='+', default=['test'],
+                   help='splits of those domains (default: test)')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the random initialisation (the one '
                    'pretrain_demo_clip.py starts from). Default: 0')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--batch-size', type=int, default=64,
+                   help='images per forward pass (default: 64)')
+    p.add_argument('--threads', type=int, default=2,
+                   help='torch CPU threads (default: 2)')
     return p.parse_args(argv)
 
 

@@ -26,10 +26,10 @@ plus ``configs/<folder>/metafile.yml`` and the top-level ``model-index.yml``.
 
 Usage::
 
-    python tools/misc/make_protocol_configs.py           # write (and delete
-                                                          # stale generated files)
-    python tools/misc/make_protocol_configs.py --check   # exit 1 naming every
-                                                          # stale, missing or extra file
+    # write what changed, delete stale generated files
+    python tools/misc/make_protocol_configs.py
+    # write nothing; exit 1 naming every stale, missing or extra file
+    python tools/misc/make_protocol_configs.py --check
 
 Every generated file starts with the ``MARK`` line; a file with it that the
 tables no longer produce is stale (deleted on write, named by ``--check``).
@@ -88,6 +88,16 @@ METHODS: List[Method] = [
     Method('FLIP-MCL', 'flip-mcl_vitb16', 'flip', FLIP_GROUPS, (2, ),
            'flip_adam_4k', train_pipeline='mcl_train_pipeline',
            collection=FLIP_PAPER),
+    Method('LPI', 'lpi_vitb16', 'lpi', ('ocim', 'limited', 'wcs'), (2, ),
+           'lpi_adamw_cosine_4k', collection=(
+               'Layer-Wise Prompt-Guided Interaction with Prototypical '
+               'Contrastive Learning for Face Anti-Spoofing Generalization '
+               '(CISP-BMEI 2025)', '')),
+    Method('CM-CLIP', 'cmclip_vitb16', 'cmclip', ('crossmodal', ), (2, ),
+           'cmclip_adam_cosine', collection=(
+               'CM-CLIP: Few-shot Cross-modal Generalization for Face '
+               'Anti-spoofing via Prompt Learning (Machine Intelligence '
+               'Research 2026)', 'https://doi.org/10.1007/s11633-025-1575-z')),
 ]
 GROUPS = ('ocim', 'limited', 'wcs', 'oulu', 'crossmodal')
 
@@ -134,8 +144,9 @@ test_evaluator = dict(val_target=dict(type='bpcer', value=0.05))
 '''
 
 
-DATASET_NAMES = dict(OULU='OULU-NPU', CASIA='CASIA-FASD', REPLAY='Replay-Attack',
-                     MSU='MSU-MFSD', CELEBA='CelebA-Spoof', WMCA='WMCA',
+DATASET_NAMES = dict(OULU='OULU-NPU', CASIA='CASIA-FASD',
+                     REPLAY='Replay-Attack', MSU='MSU-MFSD',
+                     CELEBA='CelebA-Spoof', WMCA='WMCA',
                      SURF='CASIA-SURF', CEFA='CeFA')
 
 

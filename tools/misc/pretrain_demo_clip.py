@@ -67,22 +67,28 @@ def parse_args(argv=None):
                    help='splits of those domains (default: train)')
     p.add_argument('--iters', type=int, default=160,
                    help='optimisation steps (default: 160)')
-    p.add_argument('--batch-size', type=int, default=64)
-    p.add_argument('--lr', type=float, default=1e-3)
-    p.add_argument('--weight-decay', type=float, default=0.1)
+    p.add_argument('--batch-size', type=int, default=64,
+                   help='image-caption pairs per step (default: 64)')
+    p.add_argument('--lr', type=float, default=1e-3,
+                   help='peak learning rate (default: 1e-3)')
+    p.add_argument('--weight-decay', type=float, default=0.1,
+                   help='weight decay (default: 0.1)')
     p.add_argument('--warmup', type=float, default=0.1,
                    help='fraction of the steps with linear warm-up')
     p.add_argument('--patch-dropout', type=float, default=0.5,
                    help='share of image patches dropped in training '
                    '(faster; none at test time). Default: 0.5')
-    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--seed', type=int, default=0,
+                   help='seed of the initialisation, batches and '
+                   'captions (default: 0)')
     p.add_argument('--threads', type=int, default=2,
                    help='torch CPU threads (default: 2)')
     p.add_argument('--clip-config', default=CLIP_CONFIG,
                    help='config holding tiny_clip_backbone')
     p.add_argument('--pipeline-config', default=PIPELINE_CONFIG,
                    help='config holding test_pipeline and data_preprocessor')
-    p.add_argument('--log-interval', type=int, default=20)
+    p.add_argument('--log-interval', type=int, default=20,
+                   help='log the loss every N steps (default: 20)')
     p.add_argument('--force', action='store_true',
                    help='retrain even if the output exists')
     return p.parse_args(argv)

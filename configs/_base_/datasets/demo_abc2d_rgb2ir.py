@@ -19,9 +19,12 @@ sources = ['DemoA', 'DemoB', 'DemoC']
 target = 'DemoD'
 target_modality = 'ir'
 # the K-shot draw, shared by the training set (keep='selected') and the
-# test set (keep='rest')
-shots = dict(k=5, seed=0, domains=[target], split='train',
-             modality=target_modality)
+# test set (keep='rest'). K (videos per class) and the draw seed come from
+# the environment (mmengine's environment-variable substitution), so every
+# method's demo config takes the same shots (default: 5 per class, seed 0):
+#   KSHOT=1 KSHOT_SEED=0 python tools/train.py CONFIG --test
+shots = dict(k={{'$KSHOT:5'}}, seed={{'$KSHOT_SEED:0'}}, domains=[target],
+             split='train', modality=target_modality)
 
 train_dataloader = dict(
     batch_size=samples_per_group * 2 * (len(sources) + 1),

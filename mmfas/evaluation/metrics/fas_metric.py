@@ -15,6 +15,7 @@ from mmengine.logging import MMLogger
 from mmfas.registry import METRICS
 from mmfas.structures import score_rule
 from .. import functional as F
+from .. import iso as iso_lib
 
 _CFG_HINT = ('Please check the `val_evaluator` / `test_evaluator` '
              '(type="FASMetric") in your config.')
@@ -132,6 +133,23 @@ class FASMetric(BaseMetric):
     ``tools/train.py --test`` set it to the tested checkpoint's name, see
     :func:`set_file_tag`, so two tests of one run keep their files).
 
+    The same directory gets ``fas_frames_<prefix>[_<tag>].csv``: every
+    frame (sample) score of the run, whatever ``level`` (frame_id,
+    video_id, domain, attack_type, label, score, eval_role, modality), so
+    ``tools/analysis_tools/eval_scores.py`` can re-evaluate a run at either
+    level without the model.
+
+    **ISO/IEC 30107-3 reporting** (``iso=True`` or a dict, see
+    :mod:`mmfas.evaluation.iso`): also ``BPCER@APCER`` at 1 %, 5 %, 10 %,
+    ``APCER@BPCER=x`` at 1 %, 5 %, 15 %, ``ECE`` (calibration of the
+    liveness score) and bootstrap intervals ``<key>_CI_low`` /
+    ``<key>_CI_high`` for HTER, AUC, APCER and BPCER (stratified over the
+    evaluated videos, or frames at ``level='frame'``, seeded; the threshold
+    held fixed), one more log line summarising them, and a warning (log and
+    :class:`~mmfas.evaluation.iso.OperatingPointWarning`) for every rate
+    reported at an operating point finer than its sample count resolves
+    (TPR@FPR=1e-4 from 45 spoof videos). Off by default: no key changes.
+
     With ``out_file_path``, every data sample (as
     ``mmengine.evaluator.DumpResults`` dumps them) is written to a pickle
     with ``pred_label`` set by the decision rule at the threshold the metric
@@ -167,6 +185,12 @@ class FASMetric(BaseMetric):
             keys. Defaults to ``(0.05, )``.
         out_dir (str, optional): Where to write the CSV files. Defaults to
             None: the directory of the current logger's log file, if any.
+        iso (bool | dict): ISO/IEC 30107-3 reporting (see above): False
+            (default), True (:data:`~mmfas.evaluation.iso.ISO_DEFAULTS`) or
+            a dict overriding some of them: ``bootstrap`` (resamples, 0 for
+            no intervals; 1000), ``seed`` (0), ``ci`` (0.95),
+            ``ece_bins`` (15), ``bpcer_at_apcer`` ((0.01, 0.05, 0.1)),
+            ``apcer_at_bpcer`` ((0.01, 0.05, 0.15)).
         collect_device (str): Device used to collect results across ranks.
             Defaults to ``'cpu'``.
         prefix (str, optional): Prefix of the output keys. Defaults to None
@@ -198,14 +222,15 @@ class FASMetric(BaseMetric):
                  out_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None,
-                 collect_dir: Optional[str] = None) -> None:
+                 collect_dir: Optional[str] = None,
+                 iso: Union[bool, dict, None] = False) -> None:
         super().__init__(
             collect_device=collect_device,
             prefix=prefix,
             collect_dir=collect_dir)
         self.eval_cfg = FASMetric._check_args(threshold_policy, val_target,
                                               threshold, level, tpr_at_fpr,
-                                              bpcer_at_apcer)
+                                              bpcer_at_apcer, iso)
         self.eval_cfg['pos_label'] = pos_label
         if per_modality not in (None, True, False):
             raise ValueError('FASMetric per_modality must be None, True or '
@@ -223,7 +248,7 @@ class FASMetric(BaseMetric):
 
     @staticmethod
     def _check_args(threshold_policy, val_target, threshold, level, tpr_at_fpr,
-                    bpcer_at_apcer) -> dict:
+                    bpcer_at_apcer, iso=None) -> dict:
         _check_choice('threshold_policy', threshold_policy, POLICIES)
         _check_choice('level', level, LEVELS)
         val_target = _check_val_target(val_target)
@@ -248,11 +273,18 @@ class FASMetric(BaseMetric):
                 raise ValueError(f'FASMetric {name} must hold rates in (0, '
                                  f'1], got {values!r}. {_CFG_HINT}')
             rates[name] = values
+        iso = iso_lib.check_iso_cfg(iso, _CFG_HINT)
+        if iso is not None:
+            # the ISO operating points join the configured ones
+            rates['bpcer_at_apcer'] = tuple(
+                sorted(set(rates['bpcer_at_apcer'])
+                       | set(iso['bpcer_at_apcer'])))
         return dict(
             threshold_policy=threshold_policy,
             val_target=val_target,
             threshold=threshold,
             level=level,
+            iso=iso,
             **rates)
 
     # -- Runner interface ---------------------------------------------------
@@ -341,7 +373,9 @@ class FASMetric(BaseMetric):
                         f' threshold={cfg["threshold"]} from '
                         f'{self.threshold_origin}')
         logger.info(f'FASMetric [{prefix}]: {details["message"]}')
+        self._log_iso(details, logger, prefix)
         self._save_csv(name, details, logger, prefix)
+        self._save_frames_csv(name, results, cols, logger, prefix)
         thresholds = np.full(len(results), metrics['threshold'])
 
         per_modality = self.per_modality
@@ -364,6 +398,7 @@ class FASMetric(BaseMetric):
                 thresholds[in_m] = sub['threshold']
                 logger.info(f'FASMetric [{prefix}/{m}]{note}: '
                             f'{sub_details["message"]}')
+                self._log_iso(sub_details, logger, f'{prefix}/{m}')
                 self._save_csv(f'{name}_{m}', sub_details, logger,
                                f'{prefix}/{m}')
         if self.out_file_path is not None:
@@ -380,6 +415,45 @@ class FASMetric(BaseMetric):
             eval_roles=cols['eval_role'][rows],
             return_details=True,
             **self.eval_cfg)
+
+    @staticmethod
+    def _log_iso(details: dict, logger, prefix: str) -> None:
+        if details.get('iso_message'):
+            logger.info(f'FASMetric [{prefix}]: {details["iso_message"]}')
+        for note in details.get('operating_point_notes', ()):
+            logger.warning(f'FASMetric [{prefix}]: {note}')
+
+    def _save_frames_csv(self, name: str, results: List[dict], cols: dict,
+                         logger, prefix: str) -> None:
+        """Every frame score (any level), for offline re-evaluation."""
+        out_dir = self._out_dir()
+        if out_dir is None:
+            return
+        if self.file_tag:
+            name = f'{name}_{self.file_tag}'
+        os.makedirs(out_dir, exist_ok=True)
+        frame_ids = [
+            r['frame_id'] if r['frame_id'] is not None else str(i)
+            for i, r in enumerate(results)
+        ]
+        video_ids = [r['video_id'] if r['video_id'] is not None else ''
+                     for r in results]
+        order = np.lexsort((cols['score'], np.asarray(frame_ids),
+                            np.asarray(video_ids), cols['modality'],
+                            cols['eval_role']))
+        path = osp.join(out_dir, f'fas_frames_{name}.csv')
+        with open(path, 'w', newline='') as f:
+            writer = csv.writer(f)
+            writer.writerow(('frame_id', 'video_id', 'domain', 'attack_type',
+                             'label', 'score', 'eval_role', 'modality'))
+            for i in order.tolist():
+                writer.writerow(
+                    (frame_ids[i], video_ids[i], cols['domain'][i],
+                     cols['attack_type'][i], int(cols['label'][i]),
+                     repr(float(cols['score'][i])), cols['eval_role'][i],
+                     cols['modality'][i]))
+        logger.info(f'FASMetric [{prefix}]: wrote fas_frames_{name}.csv '
+                    f'({len(results)} frame scores) to {out_dir}')
 
     def _save_csv(self, name: str, details: dict, logger, prefix: str):
         out_dir = self._out_dir()
@@ -470,7 +544,8 @@ class FASMetric(BaseMetric):
                   pos_label: int = 1,
                   tpr_at_fpr: Sequence[float] = (1e-2, 1e-3, 1e-4),
                   bpcer_at_apcer: Sequence[float] = (0.05, ),
-                  return_details: bool = False):
+                  return_details: bool = False,
+                  iso: Union[bool, dict, None] = False):
         """Compute the FAS metrics without a Runner.
 
         Args:
@@ -486,18 +561,19 @@ class FASMetric(BaseMetric):
             eval_roles (array-like, optional): ``(N, )`` ``'val'`` or
                 ``'test'``; None means all ``'test'``.
             threshold_policy, val_target, threshold, level, pos_label,
-            tpr_at_fpr, bpcer_at_apcer: As in :class:`FASMetric`.
+            tpr_at_fpr, bpcer_at_apcer, iso: As in :class:`FASMetric`.
             return_details (bool): Also return a dict with the log
                 ``message``, ``threshold_source``, the per-video (or frame)
-                table ``samples`` and the ``roc`` of the evaluated samples.
-                Defaults to False.
+                table ``samples`` and the ``roc`` of the evaluated samples
+                (with ``iso``: also ``iso_message`` and
+                ``operating_point_notes``). Defaults to False.
 
         Returns:
             dict | tuple: The metrics (rates in percent, see
             :class:`FASMetric`), and the details if ``return_details``.
         """
         cfg = FASMetric._check_args(threshold_policy, val_target, threshold,
-                                    level, tpr_at_fpr, bpcer_at_apcer)
+                                    level, tpr_at_fpr, bpcer_at_apcer, iso)
         scores = F._check_scores(scores)
         n = scores.size
 
@@ -650,6 +726,13 @@ class FASMetric(BaseMetric):
                 cfg['bpcer_at_apcer'],
                 np.atleast_1d(roc.bpcer_at_apcer(cfg['bpcer_at_apcer']))):
             metrics[F.rate_key('BPCER@APCER', x)] = float(v) * 100
+        iso_notes = []
+        if cfg['iso'] is not None:
+            iso_metrics, iso_notes = iso_lib.iso_report(
+                roc, evaluated['score'], evaluated['label'],
+                evaluated['attack_type'] if has_types else None, thr,
+                cfg['iso'], cfg['tpr_at_fpr'], pos_label, unit, type_names)
+            metrics.update({k: v * 100 for k, v in iso_metrics.items()})
         metrics['threshold'] = float(thr)
         metrics['num_live'] = roc.num_live
         metrics['num_spoof'] = roc.num_spoof
@@ -683,7 +766,47 @@ class FASMetric(BaseMetric):
             evaluated_role=eval_role,
             samples=table,
             roc=roc.curve())
+        if cfg['iso'] is not None:
+            details['iso_message'] = _iso_message(
+                metrics, cfg, type_names, rates, level, unit)
+            details['operating_point_notes'] = iso_notes
         return metrics, details
+
+
+def _iso_message(metrics: dict, cfg: dict, type_names: np.ndarray,
+                 rates: dict, level: str, unit: str) -> str:
+    """The ISO/IEC 30107-3 summary line of :meth:`FASMetric.calculate`."""
+    iso = cfg['iso']
+
+    def pct(key):
+        return f'{metrics[key]:.2f}%'
+
+    species = ', '.join(
+        f'{t} {metrics[f"APCER_{t}"]:.2f}%'
+        for t in sorted(type_names[code]
+                        for code in rates['APCER_per_type'])) or 'pooled'
+    parts = [
+        f'ISO/IEC 30107-3 ({level} level) at threshold='
+        f'{metrics["threshold"]:.6g}: APCER per PAI species: {species}; '
+        f'APCER (max)={pct("APCER")} BPCER={pct("BPCER")} '
+        f'ACER={pct("ACER")}',
+        'BPCER@APCER ' + ', '.join(
+            f'{x:g}: {pct(F.rate_key("BPCER@APCER", x))}'
+            for x in iso['bpcer_at_apcer']),
+        'APCER@BPCER ' + ', '.join(
+            f'{x:g}: {pct(F.rate_key("APCER@BPCER", x))}'
+            for x in iso['apcer_at_bpcer']),
+        f'ECE={pct("ECE")} ({iso["ece_bins"]} bins)'
+    ]
+    if iso['bootstrap']:
+        parts.append(
+            f'{iso["ci"] * 100:g}% bootstrap CI ({iso["bootstrap"]} '
+            f'resamples of the {unit}, stratified by class and attack type, '
+            f'seed {iso["seed"]}, threshold fixed): ' + ', '.join(
+                f'{k} [{metrics[k + "_CI_low"]:.2f}, '
+                f'{metrics[k + "_CI_high"]:.2f}]'
+                for k in iso_lib.CI_KEYS))
+    return '; '.join(parts)
 
 
 def checkpoint_tag(checkpoint: Optional[str]) -> Optional[str]:

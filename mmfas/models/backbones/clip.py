@@ -20,7 +20,7 @@ With nothing injected the loop computes exactly ``clip.encode_image`` /
 Vision hooks at layer 0 see the tokens after ``ln_pre``; ``pre_ln_hooks``
 (``hook(tokens, state)``) see them once before it.
 
-Deep-prompt semantics (MaPLe's, methods.md section 4). Layer ``l`` means
+Deep-prompt semantics (MaPLe's, Khattak et al., CVPR 2023). Layer ``l`` means
 "before block ``l``"; layer 0 is the embedding stage (the first block never
 injects at depth):
 
@@ -51,7 +51,7 @@ hooks); the callback reads and writes ``state.x`` and may call
 ``state.inject(prompts)`` with the semantics above. :class:`TowerState` also
 tells hooks where the CLS, patch and prompt tokens are.
 
-How the methods of ``docs/methods.md`` use it:
+How the methods use it (each described in ``docs/methods/``):
 
 * **FLIP-V**: ``backbone.encode_image(x, return_dict=True)['cls']`` (after
   ``ln_post``, before ``proj``) feeds the head; ``freeze='none'``.

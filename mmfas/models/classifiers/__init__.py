@@ -1,5 +1,9 @@
 from .base import BaseFASClassifier
+from .cmclip import CMCLIP
 from .flip import FLIPIT, FLIPMCL, FLIPV
 from .slip import SLIP
+from .lpi import LPI
 
-__all__ = ['BaseFASClassifier', 'FLIPV', 'FLIPIT', 'FLIPMCL', 'SLIP']
+__all__ = [
+    'BaseFASClassifier', 'CMCLIP', 'FLIPV', 'FLIPIT', 'FLIPMCL', 'SLIP', 'LPI'
+]

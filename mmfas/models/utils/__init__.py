@@ -4,6 +4,8 @@ from .clip_loading import (ClipWeightsMismatchError, build_clip_model,
                            load_clip_state_dict, load_clip_weights,
                            resolve_pretrained, uses_quick_gelu)
 from .cocoop import MetaNet
+from .prompt_guidance import PromptGuidance
+from .prompt_projection import TextToVisionPrompt
 from .prompts import (FLIP_TEMPLATES, PromptLearner, TemplateBank,
                       TextFeatureCache, average_class_embeddings,
                       placeholder_token_ids)
@@ -19,3 +21,4 @@ __all__ = [
     'placeholder_token_ids', 'enable_trainable_checkpoint',
     'frozen_parameter_names', 'trainable_state_dict'
 ]
+__all__ += ['PromptGuidance', 'TextToVisionPrompt']

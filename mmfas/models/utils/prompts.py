@@ -34,7 +34,7 @@ __all__ = [
     'average_class_embeddings', 'placeholder_token_ids'
 ]
 
-#: FLIP's templates (methods.md section 0); class order [spoof, real].
+#: FLIP's templates (docs/methods/flip.md); class order [spoof, real].
 FLIP_TEMPLATES = {
     'spoof': [
         'This is an example of a spoof face',
