@@ -7,6 +7,10 @@ legacy, ``fixed`` with ``--threshold``). A deployment checkpoint
 tested at its own threshold with policy ``fixed`` (logged as such) unless
 ``--threshold-policy`` / ``--threshold`` say otherwise.
 
+``--plot`` draws the ROC / DET curves, score histograms and APCER per
+attack type of the score CSVs next to them
+(:func:`mmfas.visualization.plot_results`; matplotlib).
+
 ``--out preds.pkl`` dumps every data sample with ``pred_label`` decided by
 the score rule at the threshold the metric used (``live_score >=
 threshold``, :class:`~mmfas.evaluation.FASMetric` ``out_file_path``). The
@@ -23,6 +27,7 @@ import os
 import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.dist import is_main_process
 from mmengine.model import is_model_wrapper
 
 from mmfas.engine.runner import FASRunner
@@ -53,6 +58,10 @@ def parse_args():
                         "meta['fas_threshold'])")
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision inference (test_cfg.fp16)')
+    parser.add_argument('--plot', action='store_true',
+                        help='after the test, plot ROC / DET / score '
+                        'histograms / APCER per attack next to the score '
+                        'CSVs (needs matplotlib)')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config settings, key=value')
@@ -181,6 +190,9 @@ def merge_args(cfg, args, deploy_threshold=None):
 
 def main():
     args = parse_args()
+    if args.plot:  # fail before testing, with the install command
+        from mmfas.visualization import require_matplotlib
+        require_matplotlib()
     register_all_modules(init_default_scope=False)
     cfg = load_config(args.config, args.cfg_options)
     deploy_threshold = read_deploy_threshold(args.checkpoint)
@@ -198,6 +210,9 @@ def main():
     # name the score / ROC files by the tested checkpoint
     set_file_tag(runner.test_loop.evaluator, checkpoint_tag(args.checkpoint))
     runner.test()
+    if args.plot and is_main_process():
+        from mmfas.visualization import plot_results
+        plot_results([runner.log_dir], logger=runner.logger.info)
 
 
 if __name__ == '__main__':

@@ -280,7 +280,7 @@ _FACE_DETECTORS: Dict[str, object] = {}
 NESTED_OVERLAP = 0.5
 
 
-def _resolve_threshold(model, threshold) -> tuple:
+def resolve_threshold(model, threshold) -> tuple:
     """``(threshold, source)``: the checkpoint's, else the argument, else
     the score rule's default."""
     meta_thr = getattr(model, 'fas_threshold', None)
@@ -299,7 +299,7 @@ def _resolve_threshold(model, threshold) -> tuple:
     return score_rule.DEFAULT_THRESHOLD, 'default'
 
 
-def _face_detector(detector):
+def get_face_detector(detector):
     """A face detector of :mod:`mmfas.datasets.converters.face_detectors`
     from a name (built once, then reused) or a ready object."""
     from mmfas.datasets.converters.face_detectors import build_detector
@@ -382,7 +382,10 @@ def _score(model, prepared: list, thr: float, source: str, batch_size: int,
     """Score prepared samples in batches by the score rule."""
     results = []
     was_training = model.training
-    model.eval()
+    if was_training:
+        # (only then: switching modes clears the models' text feature
+        # caches, which would re-encode the class prompts at every call)
+        model.eval()
     try:
         with torch.no_grad():
             for i in range(0, len(prepared), max(1, batch_size)):
@@ -407,7 +410,8 @@ def _score(model, prepared: list, thr: float, source: str, batch_size: int,
                         res['crop'] = _crop_of(chunk[j])
                     results.append(res)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train(True)
     return results
 
 
@@ -482,7 +486,7 @@ def inference_model(model: torch.nn.Module,
     """
     single = not isinstance(images, (list, tuple))
     items = [images] if single else list(images)
-    thr, source = _resolve_threshold(model, threshold)
+    thr, source = resolve_threshold(model, threshold)
     if return_maps:
         _check_maps(model)
 
@@ -490,7 +494,7 @@ def inference_model(model: torch.nn.Module,
         if face_bboxes is not None:
             raise ValueError('inference_model: pass either face_bboxes or '
                              'detect_faces=True, not both')
-        det = _face_detector(detector)
+        det = get_face_detector(detector)
         found = []
         for img in items:
             arr = _image_for_detection(img)

@@ -127,17 +127,19 @@ def encode_values(values: ArrayLike) -> Tuple[np.ndarray, np.ndarray]:
         cands, freq = np.unique(
             arr[::max(1, n // _ENCODE_SAMPLE)], return_counts=True)
         if cands.size <= _FAST_ENCODE_MAX:
-            # most frequent first; each comparison only sees what is left
+            # few large temporaries: one byte per element for the codes
             cands = cands[np.argsort(-freq, kind='stable')]
-            codes = np.empty(n, dtype=np.intp)
-            rest, left = np.arange(n), arr
-            for j, value in enumerate(cands):
-                hit = left == value
-                codes[rest[np.flatnonzero(hit)]] = j
-                keep = np.flatnonzero(~hit)
-                rest, left = rest[keep], left[keep]
-            if rest.size:  # values the sample missed
-                extra, inv = np.unique(left, return_inverse=True)
+            codes = np.zeros(n, dtype=np.uint8)
+            left = arr != cands[0]
+            for j in range(1, cands.size):
+                hit = arr == cands[j]
+                np.copyto(codes, np.uint8(j), where=hit)
+                left &= ~hit
+            if left.any():  # values the sample missed
+                rest = np.flatnonzero(left)
+                extra, inv = np.unique(arr[rest], return_inverse=True)
+                if cands.size + extra.size > 255:
+                    codes = codes.astype(np.intp)
                 codes[rest] = cands.size + inv.reshape(-1)
                 cands = np.concatenate([cands, extra])
             order = np.argsort(cands, kind='stable')
@@ -293,6 +295,15 @@ class BinaryROC:
             types in :meth:`threshold_at_apcer` and :meth:`error_rates`.
             Values of live samples are ignored. Defaults to None (APCER
             pooled over all attacks).
+
+    Attributes:
+        num_live, num_spoof (int): Class sizes.
+        scores (ndarray): ``(K, )`` distinct scores, descending.
+        tps, fps (ndarray): ``(K + 1, )`` live / spoof samples accepted at
+            each point (the first point accepts nothing).
+        thresholds (ndarray): ``(K + 1, )`` decision thresholds (above).
+        type_names (ndarray | None): The attack types, sorted (None
+            without ``attack_types``); see also :attr:`type_counts`.
     """
 
     def __init__(self,
@@ -334,18 +345,24 @@ class BinaryROC:
         merge = np.argsort(grouped, kind='stable')
         merged = grouped[merge]
         self._grouped, self._bounds = grouped, bounds
-        # first index of every group of equal scores, ascending
-        starts = np.flatnonzero(merged[1:] != merged[:-1]) + 1
-        starts = np.concatenate([[0], starts])
+        # first index of every group of equal scores, ascending (in place
+        # where possible: fresh large arrays cost page faults)
+        starts = np.concatenate([[-1], np.flatnonzero(merged[1:] !=
+                                                      merged[:-1])])
+        starts += 1
         is_live_sorted = merge < counts[0]
-        live_below = (np.cumsum(is_live_sorted)[starts] -
-                      is_live_sorted[starts])
+        live_below = np.cumsum(is_live_sorted)[starts]
+        live_below -= is_live_sorted[starts]
         # distinct scores, descending (+ 0. turns -0. into 0.)
-        self.scores = merged[starts[::-1]] + 0.
+        self.scores = merged[starts[::-1]]
+        self.scores += 0.
         # (K + 1, ) counts of accepted live / spoof samples per point
-        tps = self.num_live - live_below[::-1]
-        self.tps = np.concatenate([[0], tps])
-        self.fps = np.concatenate([[0], n - starts[::-1] - tps])
+        num_points = starts.size + 1
+        self.tps = np.zeros(num_points, dtype=np.int64)
+        np.subtract(self.num_live, live_below[::-1], out=self.tps[1:])
+        self.fps = np.zeros(num_points, dtype=np.int64)
+        np.subtract(n, starts[::-1], out=self.fps[1:])
+        self.fps[1:] -= self.tps[1:]
         self._eer = None
         self._thresholds = None
 
@@ -374,6 +391,12 @@ class BinaryROC:
         hi, lo = self.scores[idx - 1], self.scores[idx]
         mid = 0.5 * hi + 0.5 * lo
         return float(mid if mid > lo else hi)
+
+    @property
+    def type_counts(self) -> np.ndarray:
+        """``(T, )`` number of attacks of each type, in the order of
+        ``type_names`` (one entry, all attacks, without attack types)."""
+        return np.diff(self._bounds)[1:]
 
     def _group(self, g: int) -> np.ndarray:
         """Sorted scores of group ``g`` (0: live, then the attack types)."""
@@ -529,7 +552,7 @@ class BinaryROC:
         type_acc = np.array([accepted(g) for g in groups], dtype=np.float64)
         return _rates(threshold, accepted(0), self.num_live,
                       int(type_acc.sum()), self.num_spoof, type_acc,
-                      np.diff(self._bounds)[1:], self.type_names)
+                      self.type_counts, self.type_names)
 
 
 def roc_curve(scores: ArrayLike,

@@ -81,7 +81,7 @@ def read_score_file(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
                 f'{path}:1: not a score file of FASMetric: header {header}, '
                 f'expected {SCORE_COLUMNS} (fas_scores_*.csv) or '
                 f'{FRAME_COLUMNS} (fas_frames_*.csv)')
-        rows = []
+        rows, linenos = [], []
         for lineno, row in enumerate(reader, start=2):
             if not row:
                 continue
@@ -89,6 +89,7 @@ def read_score_file(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
                 raise ValueError(f'{path}:{lineno}: {len(row)} fields, '
                                  f'expected {len(header)} ({header})')
             rows.append(row)
+            linenos.append(lineno)
     if not rows:
         raise ValueError(f'{path}: no score rows')
     cols = {name: np.asarray([r[i] for r in rows])
@@ -99,8 +100,9 @@ def read_score_file(path: str) -> Tuple[str, Dict[str, np.ndarray]]:
         except ValueError:
             bad = next(i for i, v in enumerate(cols[name])
                        if not _parses(conv, v))
-            raise ValueError(f'{path}:{bad + 2}: {name} '
-                             f'{cols[name][bad]!r} is not a number') from None
+            raise ValueError(f'{path}:{linenos[bad]}: {name} '
+                             f'{str(cols[name][bad])!r} is not a number'
+                             ) from None
     cols['score'] = cols['score'].astype(np.float64)
     return kind, cols
 
@@ -111,6 +113,23 @@ def _parses(conv, value) -> bool:
         return True
     except ValueError:
         return False
+
+
+def _run_level(path: str, cols: Dict[str, np.ndarray]) -> str:
+    """The level of the run that wrote scores file ``path``: ``'frame'``
+    when its frames file holds as many rows for more frames than videos,
+    else ``'video'``."""
+    if np.unique(cols['id']).size != cols['id'].size:
+        raise ValueError(f'{path}: an id occurs in more than one row; a '
+                         'scores file has one row per evaluated video or '
+                         'frame')
+    frames = frames_file_for(path)
+    if frames is not None:
+        _, fcols = read_score_file(frames)
+        if fcols['score'].size == cols['score'].size and \
+                np.unique(fcols['video_id']).size < fcols['score'].size:
+            return 'frame'
+    return 'video'
 
 
 def frames_file_for(path: str) -> Optional[str]:
@@ -130,6 +149,7 @@ def evaluate_score_file(path: str,
                         level: Optional[str] = None,
                         modality: Optional[str] = None,
                         return_details: bool = False,
+                        dev_role: Optional[str] = None,
                         **metric_kwargs):
     """:meth:`FASMetric.calculate` on a score file.
 
@@ -143,6 +163,12 @@ def evaluate_score_file(path: str,
         modality (str, optional): Frames file only: keep this modality's
             frames (ids are prefixed ``<modality>:`` when the file holds
             several, as the metric does).
+        dev_role (str, optional): Evaluate only the rows of this
+            ``eval_role`` (``'val'``, ``'test'``, or ``'all'`` rows) as a
+            development split at its own threshold: the ``'val'`` policy at
+            ``val_target`` (how a deployment threshold is chosen,
+            ``tools/misc/export_deploy_checkpoint.py --target``). Defaults
+            to None (the file's roles as they are).
         return_details (bool): Also return the details of
             :meth:`FASMetric.calculate` plus ``source`` (the file read) and
             ``unit`` (``'rows'``, ``'videos'`` or ``'frames'``).
@@ -167,17 +193,32 @@ def evaluate_score_file(path: str,
                 'evaluate the rows as the run did.')
         source = frames
         kind, cols = read_score_file(frames)
+    if dev_role is not None:
+        keep = (np.ones(cols['score'].size, dtype=bool) if dev_role == 'all'
+                else cols['eval_role'] == dev_role)
+        if not keep.any():
+            raise ValueError(
+                f'{source}: no rows with eval_role={dev_role!r} (the file '
+                f'has {sorted(set(cols["eval_role"].tolist()))}); choose the '
+                "rows of the development split ('val', 'test' or 'all')")
+        cols = {k: v[keep] for k, v in cols.items()}
+        cols['eval_role'] = np.full(int(keep.sum()), 'val')
+        metric_kwargs['threshold_policy'] = 'val'
     if kind == 'scores':
         if modality is not None:
             raise ValueError(f'{path}: modality={modality!r} needs a frames '
                              'file (fas_frames_*.csv); a scores file holds '
                              'one modality or the pooled ids already')
+        # every id is one row, so either level evaluates the rows as they
+        # are; the level only names them (videos unless the frames file
+        # shows a frame-level run)
+        run_level = _run_level(path, cols)
         metrics = FASMetric.calculate(
             scores=cols['score'], labels=cols['label'], video_ids=cols['id'],
             attack_types=cols['attack_type'], domains=cols['domain'],
-            eval_roles=cols['eval_role'], level='frame',
+            eval_roles=cols['eval_role'], level=run_level,
             return_details=return_details, **metric_kwargs)
-        unit = 'rows'
+        unit = f'rows = {run_level}s of the run'
     else:
         level = level or 'video'
         if modality is not None:

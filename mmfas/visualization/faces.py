@@ -142,7 +142,8 @@ def map_overlay(crop: np.ndarray,
     out = np.full((size + cap_h, panel.shape[1], 3), 255, np.uint8)
     out[cap_h:] = panel
     captions = ('face crop (model input)', 'overlay',
-                f'{title}, mean {float(np.mean(fmap)):.3f}')
+                f'{title}: mean {float(np.mean(fmap)):.3f} '
+                f'({float(np.min(fmap)):.2f}-{float(np.max(fmap)):.2f})')
     for i, text in enumerate(captions):
         cv2.putText(out, text, (i * size + 6, 23), cv2.FONT_HERSHEY_SIMPLEX,
                     0.45, (0, 0, 0), 1, cv2.LINE_AA)

@@ -15,18 +15,19 @@ accepted iff ``score >= threshold`` (:mod:`mmfas.structures.score_rule`).
 its policy (``FASMetric [fas]: threshold_policy='val', ... threshold=...``)
 just before writing the CSV; it is read from the ``*.log`` next to the CSV.
 The metric is then re-run on the CSV with that policy
-(:meth:`FASMetric.calculate`) to recover the threshold at full precision;
+(:func:`~mmfas.evaluation.score_files.evaluate_score_file`) to recover the
+threshold at full precision;
 when the result does not agree with the log's six digits (a ``val_target``
 other than the EER, say) the log's value is used. Without a log the
 threshold is recomputed with the default policy (``'val'``: the EER of the
-validation rows; ``'test_eer'`` when the CSV has no validation rows), which
-the plot says. ``threshold=`` overrides all of this.
+validation rows; ``'test_eer'`` when the CSV has no validation rows). The
+plots of one run say under them which file and threshold they show.
+``threshold=`` overrides all of this.
 
 matplotlib is optional (``pip install matplotlib``); it is imported when a
 plot is drawn, and figures are drawn without pyplot (no display, no global
 backend change).
 """
-import csv
 import fnmatch
 import os
 import os.path as osp
@@ -39,13 +40,12 @@ import numpy as np
 __all__ = [
     'MATPLOTLIB_INSTALL', 'require_matplotlib', 'ScoreRun',
     'read_scores_csv', 'find_score_csvs', 'load_score_run', 'plot_roc',
-    'plot_det', 'plot_histograms', 'plot_apcer', 'plot_score_run',
+    'plot_det', 'plot_histograms', 'plot_apcer', 'error_table',
+    'plot_score_run',
     'plot_results'
 ]
 
 MATPLOTLIB_INSTALL = 'pip install matplotlib'
-SCORE_COLUMNS = ('id', 'domain', 'attack_type', 'label', 'score',
-                 'eval_role')
 SCORES_GLOB = 'fas_scores_*.csv'
 _LIVE_TYPE = 'none'
 
@@ -100,50 +100,20 @@ class ScoreRun:
 # --------------------------------------------------------------- reading
 def read_scores_csv(path: str) -> Dict[str, np.ndarray]:
     """Read a ``fas_scores_*.csv`` into column arrays (``label`` int,
-    ``score`` float).
+    ``score`` float) with :func:`mmfas.evaluation.score_files.
+    read_score_file`.
 
     Raises:
-        ValueError: a missing column or a bad value, naming the file and
-            line; a file without rows.
+        ValueError: not a scores file (a ``fas_frames_*.csv`` or another
+            header) or a bad row, naming the file and line.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'score file not found: {path}')
-    cols = {k: [] for k in SCORE_COLUMNS}
-    with open(path, newline='') as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in SCORE_COLUMNS
-                   if c not in (reader.fieldnames or [])]
-        if missing:
-            raise ValueError(
-                f'{path}:1: missing column(s) {missing}; a FASMetric score '
-                f'file has the header {",".join(SCORE_COLUMNS)}')
-        for row in reader:
-            where = f'{path}:{reader.line_num}'
-            try:
-                label = int(row['label'])
-                score = float(row['score'])
-            except (TypeError, ValueError):
-                raise ValueError(f'{where}: label {row["label"]!r} / score '
-                                 f'{row["score"]!r} is not a number')
-            if label not in (0, 1):
-                raise ValueError(f'{where}: label must be 1 (live) or 0 '
-                                 f'(spoof), got {label}')
-            if not np.isfinite(score):
-                raise ValueError(f'{where}: score {row["score"]!r} is not '
-                                 'finite')
-            if row['eval_role'] not in ('val', 'test'):
-                raise ValueError(f'{where}: eval_role must be val or test, '
-                                 f'got {row["eval_role"]!r}')
-            for k in SCORE_COLUMNS:
-                cols[k].append(row[k])
-            cols['label'][-1], cols['score'][-1] = label, score
-    if not cols['id']:
-        raise ValueError(f'{path}: no score rows')
-    out = {k: np.asarray(v, dtype=object).astype(str)
-           for k, v in cols.items() if k not in ('label', 'score')}
-    out['label'] = np.asarray(cols['label'], dtype=np.int64)
-    out['score'] = np.asarray(cols['score'], dtype=np.float64)
-    return out
+    from mmfas.evaluation.score_files import read_score_file
+    kind, cols = read_score_file(path)
+    if kind != 'scores':
+        raise ValueError(
+            f'{path}: a {kind} file; the plots read the rows a run '
+            f'evaluated, its {SCORES_GLOB} file')
+    return cols
 
 
 def find_score_csvs(work_dir: str, pattern: str = SCORES_GLOB) -> List[str]:
@@ -191,22 +161,16 @@ def _logged_threshold(csv_path: str) -> Optional[dict]:
     return found
 
 
-def _recompute(table: dict, policy: str, threshold=None) -> float:
-    from mmfas.evaluation import FASMetric
+def _recompute(path: str, policy: str) -> float:
+    """The threshold :class:`FASMetric` computes on the file's rows with
+    ``policy``."""
     import warnings
+
+    from mmfas.evaluation.score_files import evaluate_score_file
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         return float(
-            FASMetric.calculate(
-                scores=table['score'],
-                labels=table['label'],
-                video_ids=table['id'],
-                attack_types=table['attack_type'],
-                domains=table['domain'],
-                eval_roles=table['eval_role'],
-                threshold_policy=policy,
-                threshold=threshold,
-                level='frame')['threshold'])
+            evaluate_score_file(path, threshold_policy=policy)['threshold'])
 
 
 def _run_threshold(path: str, table: dict) -> tuple:
@@ -216,7 +180,7 @@ def _run_threshold(path: str, table: dict) -> tuple:
         policy = 'val' if has_val else 'test_eer'
         what = ('the EER of the validation rows' if has_val else
                 'the EER of the evaluated rows (LEGACY test_eer)')
-        return _recompute(table, policy), (
+        return _recompute(path, policy), (
             f'recomputed ({what}; no log names the run\'s threshold)')
     policy, text = logged['policy'], logged['thr']
     try:
@@ -227,7 +191,7 @@ def _run_threshold(path: str, table: dict) -> tuple:
     note = f"threshold_policy='{policy}', source '{logged['source']}'"
     if policy in ('val', 'test_eer') and not np.isnan(logged_thr):
         try:
-            exact = _recompute(table, policy)
+            exact = _recompute(path, policy)
         except ValueError:
             exact = float('nan')
         if f'{exact:.6g}' == text:
@@ -352,6 +316,9 @@ def plot_roc(runs: Sequence[ScoreRun], out_file: str,
     ax.grid(True, which='both', alpha=0.3)
     ax.set_title(title or f'ROC ({runs[0].evaluated_role} rows)')
     _legend_below(ax)
+    if len(runs) == 1:
+        _footnote(ax, runs[0], y=-0.2 - 0.045 * (
+            len(ax.get_legend().get_texts()) + 0.5))
     return _save(fig, out_file)
 
 
@@ -381,6 +348,9 @@ def plot_det(runs: Sequence[ScoreRun], out_file: str,
     ax.grid(True, which='both', alpha=0.3)
     ax.set_title(title or f'DET ({runs[0].evaluated_role} rows)')
     _legend_below(ax)
+    if len(runs) == 1:
+        _footnote(ax, runs[0], y=-0.2 - 0.045 * (
+            len(ax.get_legend().get_texts()) + 0.5))
     return _save(fig, out_file)
 
 
@@ -417,10 +387,35 @@ def plot_histograms(run: ScoreRun, out_file: str) -> str:
         ax.axvline(run.threshold, color='black', ls='--', lw=1.2,
                    label=f'threshold {run.threshold:.4g}')
         ax.set_xlabel('liveness score (live iff score >= threshold)')
-        ax.set_ylabel(f'{run.evaluated_role} rows')
+        ax.set_ylabel(f'count ({run.evaluated_role} rows)')
         ax.legend(fontsize=7)
         ax.grid(True, alpha=0.3)
+    _footnote(ax1, run)
     return _save(fig, out_file)
+
+
+def error_table(run: ScoreRun) -> List[tuple]:
+    """``(name, rate, errors, count)`` at the run's threshold: APCER per
+    attack type (attacks accepted, ``score >= threshold``), then BPCER
+    (live rejected)."""
+    out = []
+    for t in run.attack_names:
+        s = run.scores[~run.is_live & (run.attack_types == t)]
+        acc = int((s >= run.threshold).sum())
+        out.append((f'APCER_{t}', acc / s.size, acc, s.size))
+    s = run.scores[run.is_live]
+    rej = int((s < run.threshold).sum())
+    out.append(('BPCER', rej / s.size if s.size else float('nan'), rej,
+                s.size))
+    return out
+
+
+def _footnote(ax, run: ScoreRun, y: float = -0.16) -> None:
+    """Which file and threshold a plot shows, under the axes (``y`` in
+    axes coordinates)."""
+    ax.text(0.0, y, f'{run.path}\nthreshold {run.threshold:.6g}: '
+            f'{run.threshold_note}', fontsize=6, va='top', color='0.3',
+            transform=ax.transAxes)
 
 
 def plot_apcer(run: ScoreRun, out_file: str) -> str:
@@ -429,18 +424,11 @@ def plot_apcer(run: ScoreRun, out_file: str) -> str:
     fig = _new_figure(size=(6.4, 4.4))
     ax = fig.add_subplot(1, 1, 1)
     r = _rates(run)
-    names, values, counts = [], [], []
-    for t in run.attack_names:
-        s = run.scores[~run.is_live & (run.attack_types == t)]
-        acc = int((s >= run.threshold).sum())
-        names.append(f'APCER\n{t}')
-        values.append(100.0 * acc / s.size)
-        counts.append(f'{acc}/{s.size}')
-    s = run.scores[run.is_live]
-    rej = int((s < run.threshold).sum())
-    names.append('BPCER\nlive')
-    values.append(100.0 * rej / max(1, s.size))
-    counts.append(f'{rej}/{s.size}')
+    table = error_table(run)
+    names = [('APCER\n' + n[len('APCER_'):]) if n != 'BPCER' else
+             'BPCER\nlive' for n, _, _, _ in table]
+    values = [100.0 * v for _, v, _, _ in table]
+    counts = [f'{e}/{c}' for _, _, e, c in table]
     colors = ['C3'] * (len(names) - 1) + ['C2']
     bars = ax.bar(range(len(names)), values, color=colors, alpha=0.8)
     for b, v, c in zip(bars, values, counts):
@@ -458,6 +446,7 @@ def plot_apcer(run: ScoreRun, out_file: str) -> str:
                  fontsize=10)
     ax.legend(fontsize=7, loc='upper right')
     ax.grid(True, axis='y', alpha=0.3)
+    _footnote(ax, run)
     return _save(fig, out_file)
 
 
@@ -501,7 +490,7 @@ def plot_results(work_dirs: Sequence[str],
     work_dirs = list(work_dirs)
     if not work_dirs:
         raise ValueError('plot_results: no work dir given')
-    runs, outs = [], []
+    runs = []
     several_roots = len(work_dirs) > 1
     for wd in work_dirs:
         for path in find_score_csvs(wd, pattern):

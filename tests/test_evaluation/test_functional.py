@@ -428,3 +428,12 @@ class TestOneSort(TestCase):
         for s in np.sort(scores[ids == v]):
             want += s
         self.assertEqual(ref['score'][0], want / np.sum(ids == v))
+
+
+def test_type_counts():
+    roc = F.BinaryROC([0.1, 0.2, 0.3, 0.4, 0.9], [0, 0, 0, 0, 1], 1,
+                      ['replay', 'print', 'print', 'mask', 'none'])
+    np.testing.assert_array_equal(roc.type_names, ['mask', 'print', 'replay'])
+    np.testing.assert_array_equal(roc.type_counts, [1, 2, 1])
+    np.testing.assert_array_equal(
+        F.BinaryROC([0.1, 0.2, 0.9], [0, 0, 1]).type_counts, [2])

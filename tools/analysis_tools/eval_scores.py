@@ -28,7 +28,9 @@ import json
 import os
 import os.path as osp
 import sys
+import warnings
 
+from mmfas.evaluation.iso import OperatingPointWarning
 from mmfas.evaluation.score_files import evaluate_score_file, parse_target
 
 
@@ -105,9 +107,12 @@ def metric_kwargs(args) -> dict:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     try:
-        metrics, details = evaluate_score_file(
-            args.scores, level=args.level, modality=args.modality,
-            return_details=True, **metric_kwargs(args))
+        with warnings.catch_warnings():
+            # printed below as WARNING lines
+            warnings.simplefilter('ignore', OperatingPointWarning)
+            metrics, details = evaluate_score_file(
+                args.scores, level=args.level, modality=args.modality,
+                return_details=True, **metric_kwargs(args))
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f'eval_scores.py: {e}')
     prefix = args.prefix.rstrip('/')

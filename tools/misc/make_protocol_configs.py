@@ -26,14 +26,18 @@ plus ``configs/<folder>/metafile.yml`` and the top-level ``model-index.yml``.
 
 Usage::
 
-    # write what changed, delete stale generated files
+    # write what changed (name the files no longer generated)
     python tools/misc/make_protocol_configs.py
+    # ... and delete those
+    python tools/misc/make_protocol_configs.py --prune
     # write nothing; exit 1 naming every stale, missing or extra file
     python tools/misc/make_protocol_configs.py --check
 
-Every generated file starts with the ``MARK`` line; a file with it that the
-tables no longer produce is stale (deleted on write, named by ``--check``).
-Hand-written configs (the demos, examples) have no mark and are left alone.
+Every generated file carries the ``MARK`` line at its top; a file with it
+that the tables no longer produce is named by ``--check`` and by a write, and
+deleted by ``--prune`` only (a copy edited by hand keeps the mark: remove the
+line from a file you made your own). Hand-written configs (the demos,
+examples) have no mark and are left alone.
 """
 import argparse
 import inspect
@@ -79,6 +83,9 @@ class Method(NamedTuple):
 FLIP_PAPER = ('FLIP: Cross-domain Face Anti-spoofing with Language Guidance '
               '(ICCV 2023)', 'https://arxiv.org/abs/2309.16649')
 FLIP_GROUPS = ('ocim', 'limited', 'wcs', 'oulu')
+SLIP_PAPER = ('SLIP: Spoof-Aware One-Class Face Anti-Spoofing with Language '
+              'Image Pretraining (AAAI 2025)',
+              'https://doi.org/10.1609/aaai.v39i5.32527')
 
 METHODS: List[Method] = [
     Method('FLIP-V', 'flip-v_vitb16', 'flip', FLIP_GROUPS, (2, ),
@@ -93,6 +100,10 @@ METHODS: List[Method] = [
                'Layer-Wise Prompt-Guided Interaction with Prototypical '
                'Contrastive Learning for Face Anti-Spoofing Generalization '
                '(CISP-BMEI 2025)', '')),
+    Method('SLIP', 'slip_vitb16', 'slip', ('ocim', 'oulu'), (1, ),
+           'slip_adam_staged', collection=SLIP_PAPER),
+    Method('SLIP (ViT-B/32, official backbone)', 'slip_vitb32', 'slip',
+           ('ocim', ), (1, ), 'slip_adam_staged', collection=SLIP_PAPER),
     Method('CM-CLIP', 'cmclip_vitb16', 'cmclip', ('crossmodal', ), (2, ),
            'cmclip_adam_cosine', collection=(
                'CM-CLIP: Few-shot Cross-modal Generalization for Face '
@@ -453,11 +464,11 @@ def check(root: str) -> List[str]:
     return problems
 
 
-def write(root: str) -> Tuple[int, int]:
-    """Write every generated file and delete stale ones; ``(written,
-    deleted)``."""
+def write(root: str, prune: bool = False) -> Tuple[int, List[str]]:
+    """Write every generated file that changed; ``(written, extra)`` with
+    the marked files no longer generated (deleted with ``prune``)."""
     want = expected_files(root)
-    written = deleted = 0
+    written, extra = 0, []
     for rel, text in want.items():
         path = osp.join(root, rel)
         old = None
@@ -471,9 +482,10 @@ def write(root: str) -> Tuple[int, int]:
             written += 1
     for rel in generated_on_disk(root):
         if rel not in want:
-            os.remove(osp.join(root, rel))
-            deleted += 1
-    return written, deleted
+            extra.append(rel)
+            if prune:
+                os.remove(osp.join(root, rel))
+    return written, extra
 
 
 def parse_args(argv=None):
@@ -486,6 +498,10 @@ def parse_args(argv=None):
         '--check', action='store_true',
         help='write nothing; exit 1 and name every generated file that is '
         'missing, out of date or no longer generated')
+    parser.add_argument(
+        '--prune', action='store_true',
+        help='also delete the files that carry the "Generated" mark but are '
+        'no longer generated (e.g. after removing a method line)')
     parser.add_argument(
         '--root', default=REPO,
         help='repository root to write into or check (default: this '
@@ -507,9 +523,12 @@ def main(argv=None) -> int:
             return 1
         print(f'{len(expected_files(args.root))} generated files up to date')
         return 0
-    written, deleted = write(args.root)
-    print(f'wrote {written} file(s), deleted {deleted} stale file(s); '
-          f'{len(expected_files(args.root))} generated files in all')
+    written, extra = write(args.root, args.prune)
+    print(f'wrote {written} file(s); {len(expected_files(args.root))} '
+          'generated files in all')
+    if extra:
+        print(('deleted' if args.prune else 'no longer generated (delete '
+               'them with --prune)') + ':\n  ' + '\n  '.join(extra))
     return 0
 
 

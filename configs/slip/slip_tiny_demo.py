@@ -1,0 +1,20 @@
+# SLIP on the synthetic demo: the tiny demo CLIP (pretrained on the demo's
+# source domains with captions, tools/misc/pretrain_demo_clip.py), live-only
+# DemoA-C -> DemoD (partial occlusions included in the test attacks).
+#   python tools/misc/make_demo_data.py --out data/demo
+#   python tools/misc/pretrain_demo_clip.py
+#   python tools/train.py configs/slip/slip_tiny_demo.py --test
+_base_ = [
+    '../_base_/models/slip_vitb16.py',
+    '../_base_/models/clip_tiny_demo_pretrained.py',
+    '../_base_/datasets/demo_abc2d_oneclass.py',
+    '../_base_/schedules/slip_adam_staged.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(backbone={{_base_.tiny_clip_backbone}})
+# a tiny CLIP adapts faster than ViT-B/16: a larger lr, a short schedule
+optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=0.05))
+train_cfg = dict(max_iters=300, val_interval=100)
+default_hooks = dict(logger=dict(interval=20),
+                     checkpoint=dict(interval=100))
