@@ -19,6 +19,9 @@ default_hooks = dict(
         save_best='fas/HTER',
         rule='less'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # the model's own draws (prompts, template subsets, dropout) come from
+    # a generator seeded by (seed, iteration, rank): resume replays them
+    draw_seed=dict(type='ModelDrawSeedHook'),
 )
 
 env_cfg = dict(

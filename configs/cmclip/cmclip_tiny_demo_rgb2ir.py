@@ -5,7 +5,8 @@
 # tiny CLIP pretrained on the demo's captions, so its text tower knows the
 # words), frozen; the ADC-Adapters, the FGPL contexts and the meta-net train.
 # Make the data and the demo CLIP first:
-#   python tools/misc/make_demo_data.py --out data/demo --modalities rgb depth ir
+#   python tools/misc/make_demo_data.py --out data/demo \
+#       --modalities rgb depth ir
 #   python tools/misc/pretrain_demo_clip.py
 # K (default 5 videos per class) and the shot seed: KSHOT / KSHOT_SEED in the
 # environment (configs/_base_/datasets/demo_abc2d_rgb2ir.py, the same

@@ -1,7 +1,7 @@
 # FLIP-IT with the tiny randomly initialised CLIP on the demo's cross-modal
-# few-shot task: RGB of DemoA-C + K IR shots per class of DemoD (KSHOT, default 5) -> DemoD IR
-# (each image one sample of one modality; the test reports fas/ir/*,
-# fas/rgb/* and the pooled keys). Make the data first:
+# few-shot task: RGB of DemoA-C + K IR shots per class of DemoD (KSHOT,
+# default 5) -> DemoD IR (each image one sample of one modality; the test
+# reports fas/ir/*, fas/rgb/* and the pooled keys). Make the data first:
 # python tools/misc/make_demo_data.py --out data/demo --modalities rgb depth ir
 # The baseline of CM-CLIP's demo (configs/cmclip/README.md).
 _base_ = [

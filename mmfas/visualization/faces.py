@@ -29,8 +29,9 @@ def _to_bgr(image: np.ndarray) -> np.ndarray:
                          f'{img.shape}')
     img = img[..., :3]
     if img.dtype != np.uint8:
-        img = np.clip(img, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(img)
+        img = np.clip(img, 0, 255)
+    # a copy: the caller's image is never drawn on
+    return np.array(img, dtype=np.uint8, order='C', copy=True)
 
 
 def _label(img, text, x, y, color, scale, thick, above=True):

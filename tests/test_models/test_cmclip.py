@@ -291,7 +291,7 @@ def test_shuffled_contexts_reach_the_mixed_prompts_and_replay():
         assert torch.equal(l1['loss_mixed'], l2['loss_mixed'])
     perms = {tuple(t['modality_perm'].tolist()) for _, t in runs[0]}
     assert perms == {(0, 1, 2), (1, 0, 2)}
-    mixed_losses = {l['loss_mixed'].detach().item() for l, _ in runs[0]}
+    mixed_losses = {ls['loss_mixed'].detach().item() for ls, _ in runs[0]}
     assert len(mixed_losses) == 2  # the shuffle changes the mixed loss
     off = build(conditional=False, shuffle_modality_ctx=False)
     _, terms = off.loss(x, samples, return_terms=True)

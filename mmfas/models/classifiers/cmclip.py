@@ -63,7 +63,7 @@ made of are reused: :func:`~mmfas.models.utils.placeholder_token_ids`,
 :class:`~mmfas.models.utils.MetaNet`,
 :class:`~mmfas.models.utils.TextFeatureCache`.
 """
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
