@@ -147,8 +147,8 @@ def test_options_and_errors(env, tmp_path):
 
     res = inference_model(model, img, detect_faces=True, detector=Stub())
     assert res['detector'] == 'stub'
-    assert [f['bbox'] for f in res['faces']] == [[20, 20, 100, 100],
-                                                [100, 30, 150, 80]]
+    boxes = [f['bbox'] for f in res['faces']]
+    assert boxes == [[20, 20, 100, 100], [100, 30, 150, 80]]
     assert [f['det_score'] for f in res['faces']] == [0.9, 0.7]
 
 

@@ -85,8 +85,8 @@ def env(tmp_path_factory):
                     meta=dict(fas_threshold=DEPLOY_THR,
                               classes=['spoof', 'live'],
                               score_kind='logits')), deploy)
-    return dict(root=root, images=images, pair=pair, plain=plain,
-                deploy=deploy)
+    return dict(root=root, images=images, pair=pair, found=found,
+                plain=plain, deploy=deploy)
 
 
 def _table_rows(printed):
@@ -227,7 +227,7 @@ def test_image_demo_command_line_error(env, tmp_path):
 
 def make_video(path, pair, fps=10, n=12):
     """Face A on the left for ``n`` frames, face B on the right from frame
-    ``n // 2``, both drifting by a pixel now and then."""
+    ``n // 2``."""
     a, b = pair
     h, w = a.shape[:2]
     blank = np.full_like(b, 90)
@@ -235,10 +235,7 @@ def make_video(path, pair, fps=10, n=12):
                              fps, (2 * w, h))
     assert writer.isOpened()
     for i in range(n):
-        frame = np.concatenate([a, b if i >= n // 2 else blank], axis=1)
-        m = np.float32([[1, 0, i % 2], [0, 1, 0]])
-        writer.write(cv2.warpAffine(frame, m, (2 * w, h),
-                                    borderMode=cv2.BORDER_REPLICATE))
+        writer.write(np.concatenate([a, b if i >= n // 2 else blank], 1))
     writer.release()
 
 
@@ -255,10 +252,31 @@ def _frames(path):
     return out, fps
 
 
+def _sides(frames, w):
+    """Faces Haar finds per frame, on the left / right half."""
+    return [[(b.x1 + b.x2) / 2 < w for b in _haar(f)] for f in frames]
+
+
 def test_video_demo(env, tmp_path, capsys):
     video = tmp_path / 'clip.mp4'
-    make_video(video, env['pair'])
-    frames, _ = _frames(video)
+    # two demo faces that Haar still finds in every frame of the encoded
+    # video (it misses many synthetic faces, and mp4 changes the pixels)
+    found, w = env['found'], env['found'][0].shape[1]
+    for i in range(len(found)):
+        for j in range(len(found)):
+            if i == j:
+                continue
+            make_video(video, (found[i], found[j]))
+            frames, _ = _frames(video)
+            sides = _sides(frames, w)
+            if sides == [[True]] * 6 + [sorted([False, True])] * 6 or \
+                    sides == [[True]] * 6 + [[True, False]] * 6:
+                break
+        else:
+            continue
+        break
+    else:
+        pytest.fail('no two demo faces stay detected in an mp4 video')
     assert len(frames) == 12
     out = tmp_path / 'out' / 'clip_annotated.mp4'
     res = video_demo.main([CONFIG, env['deploy'], str(video), '--out',
@@ -270,27 +288,21 @@ def test_video_demo(env, tmp_path, capsys):
     written, fps = _frames(out)
     assert len(written) == 12 and fps == pytest.approx(10)
     assert written[0].shape == frames[0].shape
-    # every face Haar finds in the decoded frames is scored once, and a
-    # track never jumps between the two faces
-    w = env['pair'][0].shape[1]
-    sides = {False: 0, True: 0}
-    for f in frames:
-        for b in _haar(f):
-            sides[(b.x1 + b.x2) / 2 < w] += 1
-    assert sides[True] >= 6 and sides[False] >= 3, sides
+    # one track per face: the left face in frames 0-11, the right one in
+    # frames 6-11, each with its frames' scores
     tracks = res['tracks']
-    assert sum(len(t['scores']) for t in tracks.values()) == sum(
-        sides.values())
-    by_side = {}
-    for i, t in tracks.items():
-        by_side.setdefault((t['box'][0] + t['box'][2]) / 2 < w, []).append(t)
-    left = by_side[True]
-    assert sum(len(t['scores']) for t in left) == sides[True]
-    # the left face is there from frame 0, the right one from frame 6
-    assert min(t['first'] for t in left) == min(
-        i for i, f in enumerate(frames)
-        if any((b.x1 + b.x2) / 2 < w for b in _haar(f)))
-    assert min(t['first'] for t in by_side[False]) >= 6
+    assert len(tracks) == 2
+    left, right = sorted(tracks.values(), key=lambda t: t['box'][0])
+    assert (left['first'], left['last'], len(left['scores'])) == (0, 11, 12)
+    assert (right['first'], right['last'],
+            len(right['scores'])) == (6, 11, 6)
+    model = init_model(CONFIG, env['deploy'])
+    ref = inference_model(model, frames[8], detect_faces=True,
+                          detector='haar')['faces']
+    ref = {(f['bbox'][0] + f['bbox'][2]) / 2 < w: f['live_score']
+           for f in ref}
+    assert left['scores'][8] == pytest.approx(ref[True], abs=1e-5)
+    assert right['scores'][2] == pytest.approx(ref[False], abs=1e-5)
     # the table: one line per track with its mean frame score
     for i, t in tracks.items():
         mean = float(np.mean(t['scores']))

@@ -39,7 +39,10 @@ source_val = dict(
 target_test = dict(
     type='FASDataset',
     data_root=data_root,
-    ann_file=f'{target}/annotations/all.jsonl',
+    # partial occlusions have their own file (all.jsonl: live, print,
+    # replay, mask)
+    ann_file=[f'{target}/annotations/all.jsonl',
+              f'{target}/annotations/partial.jsonl'],
     split='test',
     eval_role='test',
     pipeline={{_base_.test_pipeline}})

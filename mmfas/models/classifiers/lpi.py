@@ -226,9 +226,9 @@ class LPI(BaseFASClassifier):
             if prototype_loss.get('prototypes', 'ema') != 'text':
                 prototype_loss.setdefault('feat_dim', bb.embed_dim)
             self.prototype_loss = _build(prototype_loss)
+        #: cut the text after the last EOT (read at every forward)
         self.truncate_text = truncate_text
-        self._text_length = self._truncated_length() if truncate_text \
-            else None
+        self._text_length = self._truncated_length()
 
     # ------------------------------------------------------------- features
     def _truncated_length(self) -> Optional[int]:
@@ -262,7 +262,8 @@ class LPI(BaseFASClassifier):
     def _callback(self, layer: int, vstate, tstate) -> None:
         if tstate is None:
             return
-        if layer == 0 and self._text_length is not None:
+        if layer == 0 and self.truncate_text and \
+                self._text_length is not None:
             _truncate_text(tstate, self._text_length)
         if self.guidance is None or vstate is None or \
                 str(layer) not in self.guidance:
