@@ -32,6 +32,7 @@ SOURCES = {
     'argument': '--threshold',
     'default': 'uncalibrated default',
 }
+SHORT_SOURCES = dict(SOURCES, checkpoint='checkpoint')
 
 
 def parse_args(argv=None):
@@ -80,14 +81,20 @@ def list_images(items):
 
 
 def _out_names(paths):
-    """A distinct output stem per input image."""
-    seen, names = {}, []
-    for p in paths:
-        stem = osp.splitext(osp.basename(p))[0]
-        k = seen.get(stem, 0)
-        seen[stem] = k + 1
-        names.append(stem if k == 0 else f'{stem}_{k}')
-    return names
+    """A distinct output stem per input image: its file name, prefixed by
+    its folder's name when several inputs share a file name (video frames
+    0000.jpg, ...)."""
+    stems = [osp.splitext(osp.basename(p))[0] for p in paths]
+    names = [
+        f'{osp.basename(osp.dirname(osp.abspath(p)))}_{s}'
+        if stems.count(s) > 1 else s for p, s in zip(paths, stems)
+    ]
+    seen, out = {}, []
+    for n in names:
+        k = seen.get(n, 0)
+        seen[n] = k + 1
+        out.append(n if k == 0 else f'{n}_{k}')
+    return out
 
 
 def _fmt_box(box):
@@ -158,8 +165,8 @@ def run(args):
                     f['crop'], f['map'],
                     title=f'{type(model).__name__} map'))
                 written.append(name)
-        header = (f'threshold {thr:.4g} ({SOURCES.get(source, source)}), '
-                  f'detector {res["detector"]}')
+        header = (f'threshold {thr:.4g} ({SHORT_SOURCES.get(source, source)})'
+                  f', detector {res["detector"]}')
         img = cv2.imread(path)
         out = osp.join(args.out_dir, f'{stem}.png')
         if not cv2.imwrite(out, draw_faces(img, faces, header=header)):

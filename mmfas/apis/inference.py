@@ -367,6 +367,22 @@ def _check_maps(model) -> None:
             "e.g. SLIP's spoof cue maps")
 
 
+def _check_face_crop(model) -> None:
+    """Face boxes need the test pipeline's ``FaceCrop``; without it they
+    would be ignored and the whole image scored."""
+    cfg = getattr(model, 'cfg', None)
+    if cfg is None:
+        return  # _pipelines names the problem
+    steps = get_test_pipeline_cfg(cfg)
+    if not any(isinstance(t, dict) and t.get('type') == 'FaceCrop'
+               for t in steps):
+        raise ValueError(
+            'inference_model: face boxes (face_bboxes / detect_faces) are '
+            'cropped by the test pipeline\'s FaceCrop, which the pipeline '
+            f'of {getattr(cfg, "filename", "the config")} lacks: '
+            f'{[t.get("type") for t in steps if isinstance(t, dict)]}')
+
+
 def _crop_of(sample: dict) -> Optional[np.ndarray]:
     """The first (RGB) image of a prepared sample as the model saw it:
     ``(H, W, 3)`` BGR ``uint8``."""
@@ -490,6 +506,8 @@ def inference_model(model: torch.nn.Module,
     if return_maps:
         _check_maps(model)
 
+    if detect_faces or face_bboxes is not None:
+        _check_face_crop(model)
     if detect_faces:
         if face_bboxes is not None:
             raise ValueError('inference_model: pass either face_bboxes or '

@@ -98,11 +98,16 @@ def draw_faces(image: np.ndarray,
         if not faces:
             lines.append('no face detected')
         y = 0
+        font = cv2.FONT_HERSHEY_SIMPLEX
         for line in lines:
-            _label(img, line, 0, y, (60, 60, 60), scale * 0.9, thick,
-                   above=False)
-            y += int(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX,
-                                     scale * 0.9, thick)[0][1] * 1.9) + 4
+            # shrink a long line to the image width
+            sc, th = scale * 0.9, thick
+            while sc > 0.3 and cv2.getTextSize(
+                    line, font, sc, th)[0][0] > img.shape[1] - 4 * th:
+                sc *= 0.9
+                th = max(1, min(th, round(sc * 2)))
+            _label(img, line, 0, y, (60, 60, 60), sc, th, above=False)
+            y += int(cv2.getTextSize(line, font, sc, th)[0][1] * 1.9) + 4
     return img
 
 

@@ -152,6 +152,24 @@ def test_options_and_errors(env, tmp_path):
     assert [f['det_score'] for f in res['faces']] == [0.9, 0.7]
 
 
+def test_boxes_need_the_pipelines_face_crop(env):
+    """Without a FaceCrop in the test pipeline a box would be ignored and
+    the whole image scored as if it were the face."""
+    cfg = Config.fromfile(CONFIG)
+    plain = Config(dict(
+        model=cfg.model.to_dict(), default_scope='mmfas',
+        data_preprocessor=cfg.data_preprocessor.to_dict(),
+        test_pipeline=[dict(type='LoadFASImages'),
+                       dict(type='Resize', scale=(224, 224)),
+                       dict(type='PackFASInputs')]))
+    model = init_model(plain)
+    img = env['found'][0][0]
+    assert 0 <= inference_model(model, img)['live_score'] <= 1
+    for kwargs in (dict(detect_faces=True), dict(face_bboxes=[0, 0, 9, 9])):
+        with pytest.raises(ValueError, match="pipeline's FaceCrop"):
+            inference_model(model, img, **kwargs)
+
+
 def test_drop_nested_boxes():
     big = FaceBox(0, 0, 100, 100, 0.5)
     inner = FaceBox(10, 60, 50, 100, 0.9)  # a mouth found as a face

@@ -2,7 +2,6 @@
 update, asymmetric per-domain prototypes, and the all-reduced update on two
 gloo processes."""
 import math
-import os
 import os.path as osp
 
 import pytest
@@ -23,8 +22,7 @@ def _unit(*rows):
 
 
 def _ema_loss(**kwargs):
-    loss = PrototypeContrastiveLoss(feat_dim=2, **kwargs)
-    return loss
+    return PrototypeContrastiveLoss(feat_dim=2, **kwargs)
 
 
 def test_registered():

@@ -51,10 +51,11 @@ import numpy as np
 import torch
 
 MODELS = ('flip_v', 'flip_it', 'flip_mcl')
+_REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIGS = {
-    'flip_v': 'configs/flip/flip-v_vitb16_oci2m_legacy.py',
-    'flip_it': 'configs/flip/flip-it_vitb16_oci2m_legacy.py',
-    'flip_mcl': 'configs/flip/flip-mcl_vitb16_oci2m_legacy.py',
+    m: osp.join(_REPO, 'configs', 'flip', f'{c}_vitb16_oci2m_legacy.py')
+    for m, c in (('flip_v', 'flip-v'), ('flip_it', 'flip-it'),
+                 ('flip_mcl', 'flip-mcl'))
 }
 # FLIP-MCL's image_mlp (an OrderedDict Sequential) -> SimCLRProjector.mlp
 _MLP = {'layer1': '0', 'bn1': '1', 'layer2': '3', 'bn2': '4', 'layer3': '6'}
@@ -96,15 +97,27 @@ def load_flip_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
     extras = {}
     if 'state_dict' in ckpt:
         for k, v in ckpt.items():
-            if k == 'state_dict':
-                continue
-            if isinstance(v, (np.generic, np.ndarray)):
-                v = v.tolist()
-            if isinstance(v, (int, float, str)) or (
-                    isinstance(v, list) and all(
-                        isinstance(x, (int, float)) for x in v)):
+            v = _plain(v)
+            if k != 'state_dict' and v is not None:
                 extras[k] = v
     return state, extras
+
+
+def _plain(v):
+    """Python numbers / strings / lists of them (numpy ones converted), or
+    None for anything else (no numpy object reaches the output file)."""
+    if isinstance(v, (np.generic, np.ndarray)):
+        v = v.tolist()
+    if isinstance(v, bool) or v is None:
+        return v
+    if isinstance(v, (int, float)):
+        return int(v) if isinstance(v, int) else float(v)
+    if isinstance(v, str):
+        return str(v)
+    if isinstance(v, (list, tuple)):
+        items = [_plain(x) for x in v]
+        return None if any(x is None for x in items) else items
+    return None
 
 
 def _float(t: torch.Tensor) -> torch.Tensor:

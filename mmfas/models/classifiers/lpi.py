@@ -190,7 +190,7 @@ class LPI(BaseFASClassifier):
             interaction_layers, layers_of, depth)
         if layers_of is not None and layers_of != depth:
             MMLogger.get_current_instance().info(
-                f'LPI: interaction layers {tuple(interaction_layers)} of '
+                f'LPI: interaction layers {interaction_layers} of '
                 f'{layers_of} -> {self.interaction_layers} of the '
                 f"backbone's {depth} blocks")
 
@@ -242,11 +242,6 @@ class LPI(BaseFASClassifier):
         if pool != 'argmax' or mask is None or mask.dim() != 2:
             return None
         return int(self.prompt_learner.eot_index.max()) + 1
-
-    def layer_text_prompts(self) -> Dict[int, torch.Tensor]:
-        """``{layer: (n, Dt)}``: the learnable text prompts of every text
-        prompt layer (0: the context)."""
-        return self.prompt_learner()['prompts']
 
     def vision_prompts(self, text_prompts: Dict[int, torch.Tensor]
                        ) -> Optional[Dict[int, torch.Tensor]]:

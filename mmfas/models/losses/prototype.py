@@ -128,7 +128,8 @@ class PrototypeContrastiveLoss(nn.Module):
             return
         if not isinstance(feat_dim, int) or feat_dim < 1:
             raise ValueError(f'PrototypeContrastiveLoss: feat_dim is needed '
-                             f"for prototypes={prototypes!r}, got {feat_dim!r}")
+                             f'for prototypes={prototypes!r}, got '
+                             f'{feat_dim!r}')
         k = self.num_prototypes
         if prototypes == 'ema':
             self.register_buffer('prototypes', torch.zeros(k, feat_dim))
