@@ -124,7 +124,7 @@ def format_table(rows):
 
 def run(args):
     from mmfas.apis import inference_model, init_model
-    from mmfas.apis.inference import resolve_threshold
+    from mmfas.apis.inference import get_face_detector, resolve_threshold
     from mmfas.visualization import draw_faces, map_overlay
 
     paths = list_images(args.images)
@@ -137,8 +137,11 @@ def run(args):
     kwargs = dict(threshold=args.threshold, batch_size=args.batch_size,
                   return_maps=args.show_maps)
     if detect:
+        # MTCNN runs on --device too (Haar ignores it)
+        detector = get_face_detector(dict(type=args.detector,
+                                          device=args.device))
         results = inference_model(model, paths, detect_faces=True,
-                                  detector=args.detector, **kwargs)
+                                  detector=detector, **kwargs)
     else:  # the images are face crops: the box is the whole image
         results = []
         for p, r in zip(paths, inference_model(model, paths, **kwargs)):
@@ -163,7 +166,7 @@ def run(args):
                 name = osp.join(args.out_dir, f'{stem}_face{k}_map.png')
                 cv2.imwrite(name, map_overlay(
                     f['crop'], f['map'],
-                    title=f'{type(model).__name__} map'))
+                    title=f'{type(model).__name__} spoof cue map'))
                 written.append(name)
         header = (f'threshold {thr:.4g} ({SHORT_SOURCES.get(source, source)})'
                   f', detector {res["detector"]}')

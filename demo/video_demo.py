@@ -161,7 +161,9 @@ def run(args):
 
     model = init_model(args.config, args.checkpoint, device=args.device,
                        cfg_options=args.cfg_options)
-    detector = get_face_detector(args.detector)
+    # built once for all frames; MTCNN runs on --device too
+    detector = get_face_detector(dict(type=args.detector,
+                                      device=args.device))
     # the checkpoint's threshold, else --threshold, else the default
     thr, source = resolve_threshold(model, args.threshold)
     cap, what = _open(args)

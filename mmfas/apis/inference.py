@@ -471,14 +471,16 @@ def inference_model(model: torch.nn.Module,
             None: the images are face crops.
         detect_faces (bool): Detect the faces and score each (see above;
             excludes ``face_bboxes``). Defaults to False.
-        detector (str | object): With ``detect_faces``: ``'auto'`` (MTCNN
-            when facenet-pytorch is installed, else Haar), ``'mtcnn'``,
-            ``'haar'``, ``'mmdet'`` (see
+        detector (str | dict | object): With ``detect_faces``: ``'auto'``
+            (MTCNN when facenet-pytorch is installed, else Haar),
+            ``'mtcnn'``, ``'haar'``, ``'mmdet'`` (see
             :func:`~mmfas.datasets.converters.face_detectors.build_detector`;
-            a name is built once and reused), or a detector object with
-            ``detect(bgr) -> list[FaceBox]``. A box lying mostly inside a
-            better one is dropped (:func:`drop_nested_boxes`). Defaults to
-            ``'auto'``.
+            a name is built once and reused), a dict
+            ``dict(type=name, **options)`` (built at each call: build it
+            once with :func:`get_face_detector` for many calls), or a
+            detector object with ``detect(bgr) -> list[FaceBox]``. A box
+            lying mostly inside a better one is dropped
+            (:func:`drop_nested_boxes`). Defaults to ``'auto'``.
         return_maps (bool): Also return the model's map of each scored
             image: ``'map'`` (``(h, w)`` float array, SLIP's spoof cue map
             in ``[0, 1]``) and ``'crop'`` (the ``(H, W, 3)`` BGR input the

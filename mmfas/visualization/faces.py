@@ -129,7 +129,7 @@ def map_overlay(crop: np.ndarray,
         size (int): Side of each panel. Defaults to 256.
 
     Returns:
-        np.ndarray: A BGR image ``(size + caption, 3 * size, 3)``.
+        np.ndarray: A BGR image ``(size + 40, 3 * size, 3)``.
     """
     crop = cv2.resize(_to_bgr(crop), (size, size),
                       interpolation=cv2.INTER_LINEAR)
@@ -144,13 +144,17 @@ def map_overlay(crop: np.ndarray,
                              cv2.COLORMAP_JET)
     blend = cv2.addWeighted(crop, 1 - alpha, heat, alpha, 0)
     panel = np.concatenate([crop, blend, heat], axis=1)
-    cap_h = 34
+    cap_h = 40
     out = np.full((size + cap_h, panel.shape[1], 3), 255, np.uint8)
     out[cap_h:] = panel
-    captions = ('face crop (model input)', 'overlay',
-                f'{title}: mean {float(np.mean(fmap)):.3f} '
-                f'({float(np.min(fmap)):.2f}-{float(np.max(fmap)):.2f})')
-    for i, text in enumerate(captions):
-        cv2.putText(out, text, (i * size + 6, 23), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, (0, 0, 0), 1, cv2.LINE_AA)
+    captions = (['face crop (model input)'],
+                ['overlay', 'map scale: 0 blue .. 1 red'], [
+                    title, f'mean {float(np.mean(fmap)):.3f}, range '
+                    f'{float(np.min(fmap)):.2f}-{float(np.max(fmap)):.2f}'
+                ])
+    for i, lines in enumerate(captions):
+        for k, text in enumerate(lines):
+            cv2.putText(out, text, (i * size + 6, 16 + 17 * k),
+                        cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1,
+                        cv2.LINE_AA)
     return out

@@ -204,7 +204,7 @@ def test_image_demo_show_maps(env, tmp_path, capsys):
     assert maps == ['astronaut_face0_map.png', 'two_faces_face0_map.png',
                     'two_faces_face1_map.png']
     img = cv2.imread(str(out / maps[0]))
-    assert img.shape == (256 + 34, 3 * 256, 3)
+    assert img.shape == (256 + 40, 3 * 256, 3)
     # a model without maps: an error naming it, before any output
     with pytest.raises(ValueError, match='FLIPIT has no maps'):
         image_demo.main([CONFIG, env['plain'],

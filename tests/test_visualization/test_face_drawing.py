@@ -38,8 +38,8 @@ def test_map_overlay_panels():
     fmap = np.zeros((32, 32), np.float32)
     fmap[:, 16:] = 1.0  # spoof cue on the right half
     out = map_overlay(crop, fmap, size=128)
-    assert out.shape == (128 + 34, 3 * 128, 3)
-    panel = out[34:]
+    assert out.shape == (128 + 40, 3 * 128, 3)
+    panel = out[40:]
     assert (panel[:, :128] == 200).all()  # the crop itself
     heat = panel[:, 256:]
     # JET: 0 is blue, 1 is red (BGR)

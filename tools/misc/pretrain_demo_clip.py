@@ -126,34 +126,36 @@ def build_preprocessor(pipeline_config: str = PIPELINE_CONFIG):
 
 def caption_contrastive_loss(image_embeds: torch.Tensor,
                              text_embeds: torch.Tensor,
-                             caption_index: torch.Tensor,
+                             positives: torch.Tensor,
                              logit_scale: torch.Tensor) -> torch.Tensor:
-    """CLIP's symmetric InfoNCE with shared captions.
+    """CLIP's symmetric InfoNCE where a caption may be true of several
+    images of the batch and an image may have several true captions.
 
     Args:
         image_embeds (Tensor): ``(B, E)`` image embeddings.
         text_embeds (Tensor): ``(U, E)`` embeddings of the distinct
             captions of the batch.
-        caption_index (Tensor): ``(B, )`` caption of each image (index into
-            ``text_embeds``); every caption has at least one image.
+        positives (Tensor): ``(B, U)`` bool, whether caption ``u`` is true
+            of image ``i`` (one of its captions); every row and column
+            holds at least one True.
         logit_scale (Tensor): CLIP's log temperature (exponentiated here).
 
     Returns:
-        Tensor: mean of the image->caption cross-entropy over the distinct
-        captions and the caption->image loss, where every image holding the
-        caption is a positive (mean of their log-probabilities). With ``U =
-        B`` distinct captions in image order this is CLIP's loss.
+        Tensor: the mean of the image->caption and caption->image
+        cross-entropies, each against the uniform distribution over its
+        positives. With one caption per image (``positives`` the identity)
+        this is CLIP's loss.
     """
+    pos = positives.float()
+    if bool((pos.sum(1) == 0).any()) or bool((pos.sum(0) == 0).any()):
+        raise ValueError('caption_contrastive_loss: every image needs a true '
+                         'caption and every caption a true image')
     img = F.normalize(image_embeds, dim=-1)
     txt = F.normalize(text_embeds, dim=-1)
     logits = logit_scale.exp() * img @ txt.t()  # (B, U)
-    loss_i = F.cross_entropy(logits, caption_index)
-    pos = F.one_hot(caption_index, txt.shape[0]).t().float()  # (U, B)
-    if bool((pos.sum(1) == 0).any()):
-        raise ValueError('caption_contrastive_loss: a caption has no image')
-    logp = logits.t().log_softmax(dim=1)
-    loss_t = (-(pos * logp).sum(1) / pos.sum(1)).mean()
-    return (loss_i + loss_t) / 2
+    loss_i = -(pos * logits.log_softmax(dim=1)).sum(1) / pos.sum(1)
+    loss_t = -(pos * logits.log_softmax(dim=0)).sum(0) / pos.sum(0)
+    return (loss_i.mean() + loss_t.mean()) / 2
 
 
 def _param_groups(model, weight_decay: float) -> List[Dict]:
@@ -187,7 +189,10 @@ def pretrain(backbone,
     """Train both towers of ``backbone`` contrastively; returns the losses.
 
     Each step draws ``batch_size`` images without replacement (a seeded
-    permutation per epoch) and one caption of each at random.
+    permutation per epoch) and one caption of each at random; a caption of
+    the batch is a positive of every image whose captions hold it (the
+    generator's captions are a function of what the image shows, so two
+    live faces share "a photo of a real face.").
     """
     if len(images) != len(captions) or not len(images):
         raise ValueError(f'{len(images)} images but {len(captions)} caption '
@@ -196,6 +201,7 @@ def pretrain(backbone,
     if bad:
         raise ValueError(f'images {bad[:5]} have no caption')
     from open_clip.transformer import PatchDropout
+    true_of = [set(c) for c in captions]
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # patch dropout draws from the global stream
     opt = torch.optim.AdamW(_param_groups(backbone, weight_decay), lr=lr,
@@ -226,11 +232,12 @@ def pretrain(backbone,
                                               generator=gen))] for i in idx
             ]
             uniq = sorted(set(texts))
-            cap_idx = torch.tensor([uniq.index(t) for t in texts])
+            positives = torch.tensor([[u in true_of[i] for u in uniq]
+                                      for i in idx])
             x = preprocessor(dict(inputs=[images[i] for i in idx]))['inputs']
             img = backbone.encode_image(x)
             txt = backbone.encode_text(backbone.tokenize(uniq))
-            loss = caption_contrastive_loss(img, txt, cap_idx,
+            loss = caption_contrastive_loss(img, txt, positives,
                                             backbone.logit_scale)
             for g in opt.param_groups:
                 g['lr'] = lr_at(step)

@@ -3,6 +3,7 @@ explicit threshold policy (see ``docs/evaluation.md``)."""
 import csv
 import os
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional, Sequence, Union
 
 import numpy as np
@@ -406,15 +407,18 @@ class FASMetric(BaseMetric):
         return metrics
 
     def _calculate(self, cols: dict, rows: np.ndarray):
-        return FASMetric.calculate(
-            scores=cols['score'][rows],
-            labels=cols['label'][rows],
-            video_ids=cols['id'][rows],
-            attack_types=cols['attack_type'][rows],
-            domains=cols['domain'][rows],
-            eval_roles=cols['eval_role'][rows],
-            return_details=True,
-            **self.eval_cfg)
+        with warnings.catch_warnings():
+            # the operating-point notes are logged (_log_iso) instead
+            warnings.simplefilter('ignore', iso_lib.OperatingPointWarning)
+            return FASMetric.calculate(
+                scores=cols['score'][rows],
+                labels=cols['label'][rows],
+                video_ids=cols['id'][rows],
+                attack_types=cols['attack_type'][rows],
+                domains=cols['domain'][rows],
+                eval_roles=cols['eval_role'][rows],
+                return_details=True,
+                **self.eval_cfg)
 
     @staticmethod
     def _log_iso(details: dict, logger, prefix: str) -> None:
@@ -432,26 +436,33 @@ class FASMetric(BaseMetric):
         if self.file_tag:
             name = f'{name}_{self.file_tag}'
         os.makedirs(out_dir, exist_ok=True)
-        frame_ids = [
-            r['frame_id'] if r['frame_id'] is not None else str(i)
-            for i, r in enumerate(results)
-        ]
-        video_ids = [r['video_id'] if r['video_id'] is not None else ''
-                     for r in results]
-        order = np.lexsort((cols['score'], np.asarray(frame_ids),
-                            np.asarray(video_ids), cols['modality'],
-                            cols['eval_role']))
+        rows = dict(
+            frame_id=np.asarray([
+                r['frame_id'] if r['frame_id'] is not None else str(i)
+                for i, r in enumerate(results)
+            ]),
+            video_id=np.asarray([
+                r['video_id'] if r['video_id'] is not None else ''
+                for r in results
+            ]))
+        for k in ('domain', 'attack_type', 'label', 'score', 'eval_role',
+                  'modality'):
+            rows[k] = cols[k]
+        # deterministic row order whatever order the results arrived in
+        order = np.lexsort((rows['score'], rows['frame_id'],
+                            rows['video_id'], rows['modality'],
+                            rows['eval_role']))
+        rows = {k: v[order].tolist() for k, v in rows.items()}
+        rows['score'] = map(repr, rows['score'])
         path = osp.join(out_dir, f'fas_frames_{name}.csv')
         with open(path, 'w', newline='') as f:
             writer = csv.writer(f)
             writer.writerow(('frame_id', 'video_id', 'domain', 'attack_type',
                              'label', 'score', 'eval_role', 'modality'))
-            for i in order.tolist():
-                writer.writerow(
-                    (frame_ids[i], video_ids[i], cols['domain'][i],
-                     cols['attack_type'][i], int(cols['label'][i]),
-                     repr(float(cols['score'][i])), cols['eval_role'][i],
-                     cols['modality'][i]))
+            writer.writerows(
+                zip(rows['frame_id'], rows['video_id'], rows['domain'],
+                    rows['attack_type'], rows['label'], rows['score'],
+                    rows['eval_role'], rows['modality']))
         logger.info(f'FASMetric [{prefix}]: wrote fas_frames_{name}.csv '
                     f'({len(results)} frame scores) to {out_dir}')
 
