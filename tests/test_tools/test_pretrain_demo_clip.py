@@ -40,29 +40,35 @@ def test_caption_loss_is_clip_loss_for_distinct_captions(pre):
     g = torch.Generator().manual_seed(0)
     img, txt = torch.randn(6, 8, generator=g), torch.randn(6, 8, generator=g)
     scale = torch.tensor(2.0)
-    ours = pre.caption_contrastive_loss(img, txt, torch.arange(6), scale)
+    ours = pre.caption_contrastive_loss(img, txt, torch.eye(6, dtype=bool),
+                                        scale)
     ref = ClipLoss()(torch.nn.functional.normalize(img, dim=-1),
                      torch.nn.functional.normalize(txt, dim=-1),
                      scale.exp())
     torch.testing.assert_close(ours, ref)
 
 
-def test_caption_loss_with_shared_captions(pre):
-    # images 0 and 2 share caption 0: image->caption is a cross-entropy
-    # over the 2 distinct captions; caption 0 -> images averages images 0, 2
+def test_caption_loss_with_shared_and_several_true_captions(pre):
+    # caption 0 is true of images 0 and 2, caption 1 of images 1 and 2:
+    # each side is a cross-entropy against the uniform distribution over
+    # its positives
     g = torch.Generator().manual_seed(1)
     img, txt = torch.randn(3, 4, generator=g), torch.randn(2, 4, generator=g)
-    idx = torch.tensor([0, 1, 0])
+    pos = torch.tensor([[1, 0], [0, 1], [1, 1]], dtype=torch.bool)
     scale = torch.tensor(0.5)
     logits = scale.exp() * torch.nn.functional.normalize(img, dim=-1) @ \
         torch.nn.functional.normalize(txt, dim=-1).t()
-    li = torch.nn.functional.cross_entropy(logits, idx)
-    lp = logits.t().log_softmax(1)
-    lt = (-(lp[0, 0] + lp[0, 2]) / 2 - lp[1, 1]) / 2
+    li = logits.log_softmax(1)
+    lt = logits.log_softmax(0)
+    loss_i = (-li[0, 0] - li[1, 1] - (li[2, 0] + li[2, 1]) / 2) / 3
+    loss_t = (-(lt[0, 0] + lt[2, 0]) / 2 - (lt[1, 1] + lt[2, 1]) / 2) / 2
     torch.testing.assert_close(
-        pre.caption_contrastive_loss(img, txt, idx, scale), (li + lt) / 2)
-    with pytest.raises(ValueError, match='has no image'):
-        pre.caption_contrastive_loss(img, torch.randn(3, 4), idx, scale)
+        pre.caption_contrastive_loss(img, txt, pos, scale),
+        (loss_i + loss_t) / 2)
+    # an image without a true caption is an error, not a silent NaN
+    with pytest.raises(ValueError, match='true caption'):
+        pre.caption_contrastive_loss(img, txt, torch.tensor(
+            [[1, 0], [0, 0], [1, 1]], dtype=torch.bool), scale)
 
 
 def test_pretrain_writes_strictly_loadable_checkpoint(pre, tiny_demo,

@@ -34,7 +34,6 @@ import contextlib
 import os
 import os.path as osp
 import sys
-import types
 import warnings
 from typing import Dict, List, Optional
 

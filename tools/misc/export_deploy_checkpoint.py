@@ -5,8 +5,8 @@
         --threshold 0.42 --out deploy.pth
     # a threshold chosen on a development split at a target error rate
     python tools/misc/export_deploy_checkpoint.py CONFIG CKPT \\
-        --target bpcer=0.05 --dev-scores WORK_DIR/RUN/fas_scores_fas_CKPT.csv \\
-        --out deploy.pth
+        --target bpcer=0.05 \\
+        --dev-scores WORK_DIR/RUN/fas_scores_fas_CKPT.csv --out deploy.pth
 
 The output holds only ``state_dict`` and
 ``meta = {'fas_threshold': T, 'threshold_policy': P, 'classes':
