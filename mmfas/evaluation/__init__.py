@@ -1,5 +1,5 @@
-from . import functional
+from . import functional, iso, score_files
 from .metrics import *  # noqa: F401,F403
 
-__all__ = ['functional', 'FASMetric', 'checkpoint_tag',  # noqa: F405
-           'set_file_tag']
+__all__ = ['functional', 'iso', 'score_files',  # noqa: F405
+           'FASMetric', 'checkpoint_tag', 'set_file_tag']

@@ -126,6 +126,8 @@ def expected_calibration_error(scores: Sequence[float],
     if scores.min() < 0 or scores.max() > 1:
         raise ValueError('ECE needs liveness scores in [0, 1], got values in '
                          f'[{scores.min():.4g}, {scores.max():.4g}].')
+    order = np.argsort(scores, kind='stable')  # sums independent of order
+    scores, is_live = scores[order], is_live[order]
     bins = np.minimum((scores * num_bins).astype(np.intp), num_bins - 1)
     gap = np.bincount(bins, weights=scores, minlength=num_bins) - \
         np.bincount(bins, weights=is_live, minlength=num_bins)
@@ -293,7 +295,8 @@ def bootstrap_intervals(scores: Sequence[float],
     ``threshold``. A resample is a row of integer weights
     (:func:`draw_bootstrap_weights`) and a chunk of rows is evaluated at
     once by :func:`weighted_metrics`; chunks are sized by the number of
-    samples only, so the same scores, seed and ``num_resamples`` always give
+    samples only and the samples are put in one canonical order first, so
+    the same scores (in any order), seed and ``num_resamples`` always give
     the same intervals.
 
     Args:
@@ -317,6 +320,11 @@ def bootstrap_intervals(scores: Sequence[float],
     if num_resamples <= 0 or is_live.all() or not is_live.any():
         return {k: nan for k in CI_KEYS}
     strata = _strata(is_live, attack_types)
+    # canonical order (stratum, score): the draws, and so the intervals, do
+    # not depend on the order the samples came in (samples with the same
+    # stratum and score are interchangeable)
+    order = np.lexsort((scores, strata))
+    scores, strata = scores[order], strata[order]
     rng = np.random.default_rng(seed)
     chunk = max(1, min(num_resamples, _CHUNK_ENTRIES // scores.size))
     values = {k: [] for k in CI_KEYS}

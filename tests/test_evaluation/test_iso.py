@@ -149,6 +149,12 @@ def test_bootstrap_is_stratified_seeded_and_sane():
     c = iso_lib.bootstrap_intervals(SCORES, LABELS, 0.55, TYPES,
                                     num_resamples=300, seed=4)
     assert a == b and a != c
+    # the order of the samples does not matter (gathered results and the
+    # sorted score files come in other orders than the dataloader's)
+    perm = np.random.default_rng(0).permutation(SCORES.size)
+    assert iso_lib.bootstrap_intervals(SCORES[perm], LABELS[perm], 0.55,
+                                       TYPES[perm], num_resamples=300,
+                                       seed=3) == a
     roc = BinaryROC(SCORES, LABELS, attack_types=TYPES)
     rates = roc.error_rates(0.55)
     for k, point in (('AUC', roc.auc()), ('HTER', rates['HTER']),

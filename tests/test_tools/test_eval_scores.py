@@ -110,6 +110,15 @@ def test_frame_level_run_and_modalities(tmp_path):
                               osp.join(tmp, 'fas_scores_fas.csv'),
                               return_details=True)
     assert metrics == frame and details['unit'] == 'rows = frames of the run'
+    # with the ISO report: the bootstrap does not depend on the row order
+    # (the file is sorted, the run saw the dataloader's order)
+    iso = dict(bootstrap=200, seed=1)
+    tmp, frame = _run_metric(FAS.TEST + FAS.VAL, str(tmp_path / 'i'),
+                             level='frame', iso=iso)
+    assert _quiet(evaluate_score_file, osp.join(tmp, 'fas_scores_fas.csv'),
+                  iso=iso) == frame
+    assert _quiet(evaluate_score_file, osp.join(tmp, 'fas_frames_fas.csv'),
+                  level='frame', iso=iso) == frame
 
 
 def test_errors_name_the_file(tmp_path):
