@@ -40,14 +40,14 @@ What is simulated
   covered pixels. These records go to their own annotation file,
   ``<Domain>/annotations/partial.jsonl``, so the classic print / replay /
   mask protocol over ``all.jsonl`` is unchanged by them.
-* **Captions**: every record has ``captions``, three sentences the
-  generator knows to be true of the image: live or spoof (varied words:
-  real / live / bonafide / genuine, spoof / fake / attack), the attack and
-  its medium, texture cues (pores, halftone dots, moire, plastic sheen,
-  woven fabric), the person's looks (hair, glasses, beard, expression) and,
-  for partial attacks, the covered region and the object ("the upper part
-  of the face is covered by paper."). They ground the words of the demo
-  CLIP (``tools/misc/pretrain_demo_clip.py``).
+* **Captions**: every record has ``captions``, five sentences the
+  generator knows to be true of the image (:func:`demo_captions`): live or
+  spoof in several words (real / live / bonafide / genuine, spoof / fake /
+  attack), the attack and its medium, texture cues (pores, halftone dots,
+  moire, plastic, woven fabric) and, for partial attacks, the covered
+  region and the object ("the upper part of the face is covered by
+  paper."). Equal facts give equal captions. They ground the words of the
+  demo CLIP (``tools/misc/pretrain_demo_clip.py``).
 * Every attack image is gain-matched per colour channel to the live capture
   of the same frame (a partial occluder to the face region it hides), so
   **no attack is separable by mean colour alone**; the cues are texture-
@@ -101,8 +101,8 @@ __all__ = [
     'META_FILE', 'OCCLUSION_POSITIONS', 'OCCLUSION_OBJECTS',
     'FULL_FACE_ATTACK_TYPES', 'make_demo_dataset', 'demo_settings',
     'load_demo_meta', 'is_demo_dataset_complete', 'format_summary',
-    'region_box_fractions', 'occlusion_phrase', 'ann_file_of',
-    'load_demo_images'
+    'region_box_fractions', 'occlusion_phrase', 'demo_captions',
+    'ann_file_of', 'load_demo_images'
 ]
 
 META_FILE = 'demo_meta.json'
@@ -144,7 +144,6 @@ _HAIR = np.array([[0.05, 0.04, 0.04], [0.16, 0.10, 0.06], [0.33, 0.21, 0.12],
                   [0.78, 0.62, 0.36], [0.55, 0.22, 0.10], [0.62, 0.62, 0.62]],
                  np.float32)
 _HAIR_P = np.array([0.3, 0.25, 0.2, 0.1, 0.07, 0.08])
-_HAIR_NAMES = ('black', 'dark brown', 'brown', 'blond', 'red', 'gray')
 _IRIS = np.array([[0.28, 0.16, 0.08], [0.10, 0.07, 0.05], [0.25, 0.45, 0.65],
                   [0.30, 0.45, 0.25], [0.45, 0.35, 0.15]], np.float32)
 
@@ -233,8 +232,7 @@ def _sample_identity(rng, spec) -> dict:
     skin = _SKIN_DARK + t * (_SKIN_LIGHT - _SKIN_DARK)
     skin = _clip(skin * (1 + rng.normal(0, 0.04, 3)), 0.05, 1).astype(
         np.float32)
-    hair_idx = int(rng.choice(len(_HAIR), p=_HAIR_P))
-    hair = _HAIR[hair_idx] * _u(rng, 0.85, 1.15)
+    hair = _HAIR[rng.choice(len(_HAIR), p=_HAIR_P)] * _u(rng, 0.85, 1.15)
     room = np.asarray(spec['room'], np.float32)
     bg1 = _clip(_hsv_colour(rng, (0.05, 0.45), (0.35, 0.9)) * room, 0, 1)
     bg2 = _clip(_hsv_colour(rng, (0.05, 0.45), (0.2, 0.8)) * room, 0, 1)
@@ -256,7 +254,7 @@ def _sample_identity(rng, spec) -> dict:
         lip_rv=_u(rng, 0.035, 0.06),
         lip=_clip(skin * np.array([0.95, 0.55, 0.55]) +
                     np.array([0.08, 0.0, 0.02]), 0, 1).astype(np.float32),
-        hair=hair.astype(np.float32), hair_name=_HAIR_NAMES[hair_idx],
+        hair=hair.astype(np.float32),
         hair_style=int(rng.choice(4, p=[0.12, 0.35, 0.28, 0.25])),
         hairline=_u(rng, -0.78, -0.52), hair_vol=_u(rng, 1.06, 1.22),
         beard=bool(rng.random() < 0.2), glasses=bool(rng.random() < 0.15),
@@ -1022,51 +1020,37 @@ def _attack_partial(S, ident, fr, scene, occlusion, rng):
 # --------------------------------------------------------------------------
 # captions
 # --------------------------------------------------------------------------
-_LIVE_WORDS = ('real', 'live', 'bonafide', 'genuine')
-_SPOOF_WORDS = ('spoof', 'fake', 'attack')
-_MEDIUM_WORDS = {
-    'print': ('a photo printed on paper', 'a paper printout of a face'),
-    'replay': ('a video replayed on a screen', 'a face shown on a display'),
-    'mask': ('a rigid mask', 'a plastic face mask worn by someone'),
-}
-_TEXTURE_CUES = {
-    'none': 'natural skin texture and pores',
-    'print': 'halftone dots and paper texture',
-    'replay': 'moire patterns, a pixel grid and glare',
-    'mask': 'a smooth plastic surface without pores and eye holes',
-}
+#: the object as named in a caption
+_OBJECT_PHRASES = {'paper': 'paper', 'screen': 'a screen', 'mask': 'a mask',
+                   'cloth': 'a cloth'}
 _OCCLUDER_CUES = {
     'paper': 'printed halftone dots',
     'screen': 'moire and a pixel grid',
     'mask': 'smooth plastic without pores',
     'cloth': 'woven fabric threads',
 }
-#: the object as named in a caption
-_OBJECT_PHRASES = {'paper': 'paper', 'screen': 'a screen', 'mask': 'a mask',
-                   'cloth': 'a cloth'}
-_ATTACK_NAMES = {'print': 'a print attack', 'replay': 'a replay attack',
-                 'mask': 'a mask attack', 'partial': 'a partial attack'}
-
-
-def _looks(ident, fr=None, masked=False) -> str:
-    """What the person looks like: hair, glasses, beard, expression."""
-    style = ident['hair_style']
-    parts = ['a bald head' if style == 0 else
-             f"{'long' if style == 3 else 'short'} {ident['hair_name']} hair"]
-    if ident['glasses']:
-        parts.append('glasses')
-    if ident['beard'] and not masked:
-        parts.append('a beard')
-    text = ' and '.join([', '.join(parts[:-1]), parts[-1]]) if len(
-        parts) > 1 else parts[0]
-    if fr is not None and not masked:
-        if fr['eye_open'] < 0.5:
-            text += ', eyes closed'
-        elif fr['mouth_open'] > 0:
-            text += ', mouth open'
-        elif fr['smile'] > 0.5:
-            text += ', smiling'
-    return text
+_CAPTIONS = {
+    'none': ('a real face.', 'a photo of a real face.',
+             'a live face with natural skin texture and pores.',
+             'a bonafide face of a person in front of the camera.',
+             'a genuine face, not a spoof.'),
+    'print': ('a spoof face.', 'a photo of a spoof face printed on paper.',
+              'a print attack: a fake face with halftone dots and paper '
+              'texture.',
+              'a paper printout of a face, not a real face.',
+              'an attack face: a photo printed on paper.'),
+    'replay': ('a spoof face.',
+               'a photo of a spoof face replayed on a screen.',
+               'a replay attack: a fake face with moire patterns and a '
+               'pixel grid.',
+               'a face shown on a display, not a real face.',
+               'an attack face: a video replayed on a screen.'),
+    'mask': ('a spoof face.', 'a photo of a spoof face wearing a rigid mask.',
+             'a mask attack: a fake face with a smooth plastic surface '
+             'without pores.',
+             'a plastic face mask, not a real face.',
+             'an attack face: a rigid mask with eye holes.'),
+}
 
 
 def occlusion_phrase(position: str, obj: str) -> str:
@@ -1076,36 +1060,42 @@ def occlusion_phrase(position: str, obj: str) -> str:
             f'{_OBJECT_PHRASES.get(obj, obj)}')
 
 
-def _captions(atype, ident, fr, occlusion, rng) -> List[str]:
-    """Three captions of one frame from what the generator knows: live or
-    spoof (varied words), the attack and its medium, texture cues, the
-    person's looks, and for partial attacks the covered region and the
-    object."""
-    live = atype == 'none'
-    word = (_LIVE_WORDS if live else _SPOOF_WORDS)[int(rng.integers(
-        len(_LIVE_WORDS) if live else len(_SPOOF_WORDS)))]
-    an = 'an' if word[0] in 'aeiou' else 'a'
-    if live:
-        looks = _looks(ident, fr)
-        return [f'a photo of {an} {word} face of a person with {looks}.',
-                f'{an} {word} face with {_TEXTURE_CUES["none"]}.',
-                f'a {_LIVE_WORDS[int(rng.integers(2))]} person in front of '
-                'the camera, not a spoof.']
-    if atype == 'partial':
-        pos, obj = occlusion['position'], occlusion['object']
-        looks = _looks(ident, fr)
-        return [occlusion_phrase(pos, obj) + '.',
-                f'{an} {word} face: {occlusion_phrase(pos, obj)} with '
-                f'{_OCCLUDER_CUES[obj]}.',
-                f'a partial attack on a person with {looks}: '
-                f'{_OBJECT_PHRASES[obj]} over the {pos} part of the face.']
-    looks = _looks(ident, None, masked=atype == 'mask')
-    medium = _MEDIUM_WORDS[atype][int(rng.integers(2))]
-    return [f'a photo of {an} {word} face: {medium} of a person with '
-            f'{looks}.',
-            f'{_ATTACK_NAMES[atype]} with {_TEXTURE_CUES[atype]}.',
-            f'{an} {word} face, {_MEDIUM_WORDS[atype][0]}, not a real '
-            'person.']
+def demo_captions(attack_type: str,
+                  occlusion: Optional[dict] = None) -> List[str]:
+    """The captions of a demo image: five sentences true of every image of
+    its kind, so equal facts give equal captions (a caption of one image is
+    a true caption of another exactly when both lists hold it).
+
+    They say live or spoof in several words (real / live / bonafide /
+    genuine, spoof / fake / attack, with negations), the attack and its
+    medium, texture cues and, for partial attacks, the covered region and
+    the object (``"the upper part of the face is covered by paper."``).
+
+    Args:
+        attack_type (str): ``'none'`` (live) or one of
+            :data:`DEMO_ATTACK_TYPES`.
+        occlusion (dict, optional): ``dict(position=..., object=...)``,
+            required for ``'partial'``.
+    """
+    if attack_type != 'partial':
+        if attack_type not in _CAPTIONS:
+            raise ValueError(f'no captions for attack type {attack_type!r}')
+        return list(_CAPTIONS[attack_type])
+    if not occlusion:
+        raise ValueError('partial attacks need occlusion=dict(position=..., '
+                         'object=...)')
+    pos, obj = occlusion['position'], occlusion['object']
+    if pos not in OCCLUSION_POSITIONS or obj not in OCCLUSION_OBJECTS:
+        raise ValueError(f'unknown occlusion {occlusion!r}: positions '
+                         f'{list(OCCLUSION_POSITIONS)}, objects '
+                         f'{list(OCCLUSION_OBJECTS)}')
+    thing = _OBJECT_PHRASES[obj]
+    return ['a spoof face.', occlusion_phrase(pos, obj) + '.',
+            f'a partial attack: a spoof face whose {pos} part is covered by '
+            f'{thing}.',
+            f'a fake face: {thing} over the {pos} part of the face, with '
+            f'{_OCCLUDER_CUES[obj]}.',
+            f'an attack face, partly covered by {thing}, not a real face.']
 
 
 # --------------------------------------------------------------------------
@@ -1260,8 +1250,7 @@ def _gen_subject(task) -> List[dict]:
                 if not ok:
                     raise IOError(f'could not encode {extra["occlusion_mask"]}')
                 buf.tofile(osp.join(out_dir, extra['occlusion_mask']))
-            crng = _rng(seed, d_idx, s_idx, v_idx + 1, f_idx + 1, 9)
-            extra['captions'] = _captions(atype, ident, fr, occlusion, crng)
+            extra['captions'] = demo_captions(atype, occlusion)
             records.append(make_record(
                 label='live' if atype == 'none' else 'spoof',
                 attack_type=atype, video_id=f'{domain}/{vname}',
@@ -1454,9 +1443,9 @@ Regenerate with (from the mmfas repository root):
   is covered by paper (the region printed), a screen, part of a mask or a
   cloth; `occlusion` names the region and the object, `occlusion_mask` is a
   PNG (0 / 255) of the covered pixels.
-* Every record has `captions`: three sentences true of the image (live or
-  spoof, attack and medium, texture cues, looks; for partial attacks the
-  covered region and the object).
+* Every record has `captions`: five sentences true of the image (live or
+  spoof, attack and medium, texture cues; for partial attacks the covered
+  region and the object).
 * Attack images are gain-matched to the mean colour of the live capture of
   the same frame, so cues are texture / geometry, not mean colour.
 * Domains (cameras) differ in size, colour cast, noise, blur, tone curve,

@@ -14,7 +14,7 @@ from mmfas.datasets.demo_data import (DEMO_ATTACK_TYPES, DEMO_DOMAINS,
                                       DOMAIN_SPECS, FULL_FACE_ATTACK_TYPES,
                                       META_FILE, OCCLUSION_OBJECTS,
                                       OCCLUSION_POSITIONS, ann_file_of,
-                                      demo_settings,
+                                      demo_captions, demo_settings,
                                       is_demo_dataset_complete,
                                       make_demo_dataset,
                                       region_box_fractions)
@@ -109,7 +109,7 @@ def test_annotations_valid_and_complete(demo):
             # partial attacks (only) live in their own file with a region
             assert (r['attack_type'] == 'partial') == ('occlusion' in r)
             assert (r['attack_type'] == 'partial') == ('occlusion_mask' in r)
-            assert isinstance(r['captions'], list) and len(r['captions']) == 3
+            assert isinstance(r['captions'], list) and len(r['captions']) == 5
     for dom in DEMO_DOMAINS:
         classic = load_annotations(osp.join(root, ann_file_of(dom)), root)
         part = load_annotations(osp.join(root, ann_file_of(dom, 'partial')),
@@ -422,10 +422,11 @@ def test_partial_masks_in_named_region_and_captions_name_it(demo):
         share, cover = _box_region_share(mask, r['bbox'], pos)
         assert share > 0.8 and cover > 0.8, (r['rgb'], pos, share, cover)
         # the captions name the region and the object
-        assert r['captions'][0].startswith(
-            f'the {pos} part of the face is covered by ')
-        assert obj in r['captions'][0] and obj in r['captions'][2]
-        assert all(pos in c for c in r['captions'])
+        assert f'the {pos} part of the face is covered by ' \
+            f'{"" if obj == "paper" else "a "}{obj}.' in r['captions']
+        assert sum(pos in c for c in r['captions']) == 3
+        assert sum(obj in c for c in r['captions']) == 4
+        assert r['captions'] == demo_captions('partial', r['occlusion'])
     # one region and object per video
     per_video = defaultdict(set)
     for r in parts:
@@ -457,23 +458,32 @@ def test_partial_occluder_changes_only_its_region(demo):
 
 def test_captions_say_what_the_image_is(demo):
     _, _, records = demo
-    live_words = ('real', 'live', 'bonafide', 'genuine')
     for recs in records.values():
         for r in recs:
             caps = r['captions']
-            assert len(caps) == len(set(caps)) == 3
-            text = ' '.join(caps)
+            assert len(caps) == len(set(caps)) == 5
+            # a function of the facts: equal facts, equal captions
+            assert caps == demo_captions(r['attack_type'],
+                                         r.get('occlusion'))
+            words = ' '.join(caps).replace(',', ' ').replace(
+                '.', ' ').replace(':', ' ').split()
             t = r['attack_type']
             if t == 'none':
-                assert any(w in caps[0].split() for w in live_words)
-                assert 'pores' in text
-                assert 'attack' not in text and 'fake' not in text
+                assert {'real', 'live', 'bonafide', 'genuine'} <= set(words)
+                assert 'pores' in words
+                assert not {'attack', 'fake'} & set(words)
+                assert 'not a spoof' in ' '.join(caps)
             else:
-                assert any(w in text.split() for w in ('spoof', 'fake',
-                                                       'attack'))
+                assert {'spoof', 'fake', 'attack'} <= set(words)
+                assert 'not a real face' in ' '.join(caps)
                 cue = {'print': 'halftone', 'replay': 'moire',
                        'mask': 'plastic', 'partial': 'covered'}[t]
-                assert cue in text, (t, text)
+                assert cue in words, (t, caps)
+    assert demo_captions('print')[0] == demo_captions('mask')[0]
+    with pytest.raises(ValueError, match='occlusion'):
+        demo_captions('partial')
+    with pytest.raises(ValueError, match='unknown occlusion'):
+        demo_captions('partial', dict(position='middle', object='paper'))
 
 
 # ------------------------------------------------------------------- CLI --

@@ -317,15 +317,17 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Export an mmfas model (image -> liveness score) to '
         'ONNX and check it against PyTorch')
-    parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('config', help='the model config file')
+    parser.add_argument('checkpoint',
+                        help='checkpoint (a deployment checkpoint carries its threshold)')
     parser.add_argument('--out', required=True, help='output .onnx file')
     parser.add_argument('--images', nargs='+',
                         help='real face crops for the parity check '
                         "(default: the config's test dataset, if on disk)")
     parser.add_argument('--num-real', type=int, default=4,
                         help='test dataset samples for the parity check')
-    parser.add_argument('--opset', type=int, default=17)
+    parser.add_argument('--opset', type=int, default=17,
+                        help='ONNX opset version (default 17)')
     parser.add_argument('--tolerance', type=float, default=1e-4,
                         help='largest allowed |onnxruntime - PyTorch| of a '
                         'live score')

@@ -33,7 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('config', help='config file path')
     parser.add_argument('--output-dir', required=True,
                         help='where the images go')
-    parser.add_argument('--phase', default='train', choices=list(PHASES))
+    parser.add_argument('--phase', default='train', choices=list(PHASES),
+                        help='which dataloader to preview (default train)')
     parser.add_argument('--show-number', type=int, default=20,
                         help='how many samples (default 20)')
     parser.add_argument('--mode', default='transformed',
