@@ -312,10 +312,21 @@ class SLIP(BaseFASClassifier):
         """Mean predicted cue map per image (0 = live), unclamped."""
         return self.spoof_maps(inputs).float().mean(dim=(1, 2, 3))
 
+    #: slope of the logistic squash of the mean cue map (see score_output)
+    score_squash = 8.0
+
     def score_output(self, inputs: torch.Tensor) -> torch.Tensor:
-        """``(B, )`` spoofness for the score rule's ``spoof_map`` kind:
-        the mean predicted map, clamped to [0, 1] (the decoder regresses
-        targets in [0, 1] without a squashing output; clamping the mean is
-        monotone, so rankings and AUC equal the official unclamped
-        score)."""
-        return self.spoofness(inputs).clamp(0.0, 1.0)
+        """``(B, )`` spoofness in (0, 1) for the score rule's ``spoof_map``
+        kind: the mean predicted cue map ``m`` through a logistic squash
+        ``sigmoid(score_squash * (m - 0.5))``.
+
+        The decoder regresses targets in [0, 1] with no bounded output, and
+        a model trained on live faces only predicts maps near (often below)
+        0 for most faces: clamping ``m`` to [0, 1] would tie every such face
+        at spoofness 0 and destroy the ranking. The squash is strictly
+        increasing, so rankings, AUC and EER are those of the official
+        unbounded ``mean(D(z))``; thresholds are chosen on the squashed
+        score (``0.5`` = a mean map of 0.5).
+        """
+        m = self.spoofness(inputs)
+        return torch.sigmoid(self.score_squash * (m - 0.5))
