@@ -203,7 +203,9 @@ def decide(scores: Union[torch.Tensor, float],
         if math.isnan(thr):
             raise ValueError('the decision threshold is NaN: no decision '
                              'can be made')
-    scores = torch.as_tensor(scores)
+    # compare in float64, as the metric does: a float32 comparison would
+    # round the threshold and could accept a score just below it
+    scores = torch.as_tensor(scores).double()
     return torch.where(scores >= thr, LIVE_INDEX, SPOOF_INDEX).long()
 
 

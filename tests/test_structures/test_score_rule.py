@@ -57,7 +57,7 @@ def test_distance_kind_is_monotone():
 
 
 def test_decision_rule():
-    s = torch.tensor([0.2, 0.5, 0.7])
+    s = torch.tensor([0.2, 0.5, 0.7], dtype=torch.float64)
     assert R.decide(s).tolist() == [0, 1, 1]  # default 0.5, live at 0.5
     assert R.decide(s, 0.7).tolist() == [0, 0, 1]  # >=, not >
     assert R.decide(s, 0.0).tolist() == [1, 1, 1]
@@ -89,3 +89,12 @@ def test_set_and_read_prediction():
             torch.tensor([0.3, 0.7])))
     nan = R.set_prediction(DataSample(), float('nan'))
     assert math.isnan(R.read_live_score(nan))
+
+
+def test_decision_compares_in_float64():
+    # a float32 score just below a float64 threshold that rounds to it in
+    # float32: the metric (float64) rejects it, so must the rule
+    s = torch.tensor([0.9689013957977295], dtype=torch.float32)
+    thr = 0.9689014256000519
+    assert float(s) < thr
+    assert int(R.decide(s, thr)) == R.SPOOF_INDEX

@@ -95,10 +95,12 @@ def parse_args(argv=None):
 
 
 def build_tiny_clip(pretrained: Optional[str] = None,
-                    clip_config: str = CLIP_CONFIG):
+                    clip_config: str = CLIP_CONFIG,
+                    image_size: Optional[int] = None):
     """The demo's tiny CLIP (``tiny_clip_backbone`` of ``clip_config``) as
     an :class:`~mmfas.models.backbones.OpenCLIPBackbone`, randomly
-    initialised (seed it first) or loaded from ``pretrained``."""
+    initialised (seed it first) or loaded from ``pretrained``;
+    ``image_size`` overrides its input size (``force_image_size``)."""
     from mmengine.config import Config
 
     from mmfas.registry import MODELS
@@ -110,7 +112,19 @@ def build_tiny_clip(pretrained: Optional[str] = None,
     bb = cfg.tiny_clip_backbone.to_dict()
     bb.pop('_delete_', None)
     bb['pretrained'] = pretrained
+    if image_size is not None:
+        bb['force_image_size'] = int(image_size)
     return MODELS.build(bb)
+
+
+def transfer_weights(src, dst) -> None:
+    """Copy the CLIP weights of backbone ``src`` into ``dst`` (strictly),
+    interpolating the vision positional embedding to ``dst``'s patch grid
+    as open_clip does when loading weights at another image size."""
+    from open_clip.model import resize_pos_embed
+    state = {k: v.detach().clone() for k, v in src.clip.state_dict().items()}
+    resize_pos_embed(state, dst.clip)
+    dst.clip.load_state_dict(state, strict=True)
 
 
 def build_preprocessor(pipeline_config: str = PIPELINE_CONFIG):
@@ -185,6 +199,7 @@ def pretrain(backbone,
              patch_dropout: float = 0.5,
              seed: int = 0,
              log_interval: int = 20,
+             image_size: Optional[int] = None,
              log=print) -> List[float]:
     """Train both towers of ``backbone`` contrastively; returns the losses.
 
@@ -192,7 +207,9 @@ def pretrain(backbone,
     permutation per epoch) and one caption of each at random; a caption of
     the batch is a positive of every image whose captions hold it (the
     generator's captions are a function of what the image shows, so two
-    live faces share "a photo of a real face.").
+    live faces share "a photo of a real face."). ``image_size``: the
+    preprocessed batch is area-downsampled to this size (the backbone must
+    be built for it).
     """
     if len(images) != len(captions) or not len(images):
         raise ValueError(f'{len(images)} images but {len(captions)} caption '
@@ -235,6 +252,8 @@ def pretrain(backbone,
             positives = torch.tensor([[u in true_of[i] for u in uniq]
                                       for i in idx])
             x = preprocessor(dict(inputs=[images[i] for i in idx]))['inputs']
+            if image_size is not None and x.shape[-1] != image_size:
+                x = F.adaptive_avg_pool2d(x, image_size)
             img = backbone.encode_image(x)
             txt = backbone.encode_text(backbone.tokenize(uniq))
             loss = caption_contrastive_loss(img, txt, positives,
