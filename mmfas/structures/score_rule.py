@@ -205,7 +205,8 @@ def decide(scores: Union[torch.Tensor, float],
                              'can be made')
     # compare in float64, as the metric does: a float32 comparison would
     # round the threshold and could accept a score just below it
-    scores = torch.as_tensor(scores).double()
+    scores = scores.double() if isinstance(scores, torch.Tensor) else \
+        torch.as_tensor(scores, dtype=torch.float64)
     return torch.where(scores >= thr, LIVE_INDEX, SPOOF_INDEX).long()
 
 

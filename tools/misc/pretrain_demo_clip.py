@@ -5,18 +5,29 @@ has random text features: every language-guided method is meaningless on
 the demo with it. This script trains both towers of that CLIP with CLIP's
 symmetric InfoNCE loss on the synthetic demo data, pairing each training
 face with one of the captions the generator knows to be true of it (live or
-spoof, attack and medium, texture cues, looks, and for partial attacks the
-covered region and the object; see ``mmfas/datasets/demo_data.py``). The
-source domains only (DemoA-C, train split by default): DemoD stays held out.
+spoof in several words, attack and medium, texture cues, and for partial
+attacks the covered region and the object; see
+``mmfas.datasets.demo_data.demo_captions``). Source domains only (DemoA-C,
+train split by default): DemoD stays held out.
 
-Images go through the test pipeline and data preprocessor of
+Loss. The captions are a function of what an image shows, so a caption
+drawn for one image is often true of others in the batch ("a photo of a
+real face." of every live face). A pair is positive when the caption is one
+of the image's captions; each image is scored against the batch's distinct
+captions and each caption against the images, both as a cross-entropy
+against the uniform distribution over the positives. With one distinct
+caption per image this is exactly CLIP's loss.
+
+Schedule. Images go through the test pipeline and data preprocessor of
 ``configs/_base_/datasets/fas_pipelines.py`` (face crop, 224 px, CLIP's
-normalisation), as in training and testing the methods. Several images of a
-batch can share a caption ("the upper part of the face is covered by
-paper."): the text side is computed once per distinct caption and an image
-is scored against the distinct captions (cross-entropy), a caption against
-the images (every image with that caption is a positive, averaged); with
-all captions distinct this is exactly CLIP's loss.
+normalisation), as when training and testing the methods. From random
+initialisation every image (and every caption) starts with almost the same
+embedding; on 196 fine patches of 224 px faces the towers stay in that
+collapsed state for hundreds of steps. Stage 1 therefore trains the same
+CLIP at a low input size (``--low-res 64``: 16 coarse patches, the
+positional embedding interpolated as open_clip does), which leaves the
+collapse quickly, and stage 2 continues at 224 px (with patch dropout,
+none at test time) so the patch embedding learns the fine texture cues.
 
 The output is an open_clip state dict (``clip_tiny_demo.pth``) that
 ``OpenCLIPBackbone(arch=<tiny CLIP>, pretrained=<path>)`` loads strictly
@@ -28,8 +39,8 @@ domain with ``tools/analysis_tools/zero_shot_demo.py``.
 Example::
 
     python tools/misc/make_demo_data.py --out data/demo
-    python tools/misc/pretrain_demo_clip.py          # data/demo/clip_tiny_demo.pth
-    python tools/analysis_tools/zero_shot_demo.py    # zero-shot AUC on DemoD
+    python tools/misc/pretrain_demo_clip.py   # data/demo/clip_tiny_demo.pth
+    python tools/analysis_tools/zero_shot_demo.py   # zero-shot AUC, DemoD
 """
 import argparse
 import json
@@ -65,19 +76,32 @@ def parse_args(argv=None):
                    help='training domains (default: DemoA DemoB DemoC)')
     p.add_argument('--splits', nargs='+', default=['train'],
                    help='splits of those domains (default: train)')
-    p.add_argument('--iters', type=int, default=160,
-                   help='optimisation steps (default: 160)')
-    p.add_argument('--batch-size', type=int, default=64,
-                   help='image-caption pairs per step (default: 64)')
-    p.add_argument('--lr', type=float, default=1e-3,
-                   help='peak learning rate (default: 1e-3)')
+    p.add_argument('--low-res', type=int, default=64,
+                   help='image size of the first stage (0: none). A '
+                   'randomly initialised CLIP leaves its collapsed start '
+                   '(every embedding alike) much sooner on a few coarse '
+                   'patches. Default: 64')
+    p.add_argument('--low-res-iters', type=int, default=300,
+                   help='steps of the first stage (default: 300)')
+    p.add_argument('--low-res-lr', type=float, default=1e-3,
+                   help='peak learning rate of the first stage (default: '
+                   '1e-3)')
+    p.add_argument('--iters', type=int, default=150,
+                   help='steps at the model\'s own image size (224) after '
+                   'the first stage (default: 150)')
+    p.add_argument('--lr', type=float, default=5e-4,
+                   help='peak learning rate at the model\'s own image '
+                   'size (default: 5e-4)')
+    p.add_argument('--batch-size', type=int, default=32,
+                   help='image-caption pairs per step (default: 32)')
     p.add_argument('--weight-decay', type=float, default=0.1,
                    help='weight decay (default: 0.1)')
     p.add_argument('--warmup', type=float, default=0.1,
                    help='fraction of the steps with linear warm-up')
-    p.add_argument('--patch-dropout', type=float, default=0.5,
-                   help='share of image patches dropped in training '
-                   '(faster; none at test time). Default: 0.5')
+    p.add_argument('--patch-dropout', type=float, default=0.75,
+                   help='share of image patches dropped at the model\'s '
+                   'own image size (faster; none at test time). Default: '
+                   '0.75')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the initialisation, batches and '
                    'captions (default: 0)')
@@ -327,17 +351,39 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     backbone = build_tiny_clip(None, args.clip_config)
     t1 = time.time()
-    losses = pretrain(backbone, images, captions, pre, args.iters,
-                      args.batch_size, args.lr, args.weight_decay,
-                      args.warmup, args.patch_dropout, args.seed,
-                      args.log_interval)
+    losses = []
+    if args.low_res and args.low_res_iters:
+        # stage 1: the same CLIP at a low input size (coarse patches), its
+        # positional embedding interpolated to and from the model's grid
+        print(f'stage 1: {args.low_res_iters} steps at {args.low_res} px')
+        small = build_tiny_clip(None, args.clip_config, args.low_res)
+        transfer_weights(backbone, small)
+        losses += pretrain(small, images, captions, pre, args.low_res_iters,
+                           args.batch_size, args.low_res_lr,
+                           args.weight_decay, args.warmup, 0.0, args.seed,
+                           args.log_interval, image_size=args.low_res)
+        transfer_weights(small, backbone)
+        del small
+    if args.iters:
+        size = backbone.clip.visual.image_size[0]
+        print(f'stage 2: {args.iters} steps at {size} px')
+        losses += pretrain(backbone, images, captions, pre, args.iters,
+                           args.batch_size, args.lr, args.weight_decay,
+                           args.warmup, args.patch_dropout, args.seed + 1,
+                           args.log_interval)
+    if not losses:
+        print('error: no training step (--iters and --low-res-iters are 0)',
+              file=sys.stderr)
+        return 2
     t_train = time.time() - t1
     save_clip_state_dict(backbone, out)
     # the file must load strictly through the project's safe loader
     build_tiny_clip(out, args.clip_config)
     meta = dict(
         weights=out, data_root=args.data_root, domains=args.domains,
-        splits=args.splits, num_images=len(images), iters=args.iters,
+        splits=args.splits, num_images=len(images),
+        low_res=args.low_res, low_res_iters=args.low_res_iters,
+        low_res_lr=args.low_res_lr, iters=args.iters,
         batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup=args.warmup,
         patch_dropout=args.patch_dropout, seed=args.seed,
