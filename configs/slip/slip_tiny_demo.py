@@ -12,7 +12,10 @@ _base_ = [
     '../_base_/default_runtime.py',
 ]
 
-model = dict(backbone={{_base_.tiny_clip_backbone}})
+# the official decoder's width is the embedding width E; the tiny CLIP's
+# E = 32 would leave 2 channels before the output (they die under GELU)
+model = dict(backbone={{_base_.tiny_clip_backbone}},
+             decoder=dict(hidden=256))
 # a tiny CLIP adapts faster than ViT-B/16: a larger lr, a short schedule
 optim_wrapper = dict(optimizer=dict(lr=2e-4, weight_decay=0.05))
 train_cfg = dict(max_iters=300, val_interval=100)

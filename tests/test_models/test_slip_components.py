@@ -126,3 +126,13 @@ def test_prompt_sampler_replays_and_pairs_t2_t4():
     assert len(s.objects) == 14 and len(s.positions) == 8
     with pytest.raises(ValueError, match='unknown positions'):
         SLIPPromptSampler(positions=['middle'])
+
+
+def test_decoder_width_is_configurable():
+    d = SLIPDecoder(32, 14, hidden=256)
+    assert d.up[0].in_channels == 32 and d.up[0].out_channels == 256
+    chans = [m.out_channels for m in d.convs if isinstance(m, nn.Conv2d)]
+    assert chans == [128, 64, 32, 16, 1]
+    assert d(torch.randn(1, 32, 14, 14)).shape == (1, 1, 32, 32)
+    with pytest.raises(ValueError, match='divisible by 16'):
+        SLIPDecoder(32, 14, hidden=40)

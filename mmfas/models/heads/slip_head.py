@@ -19,7 +19,7 @@ transposed conv keeps the rule "stride ``16 // g``, padding 1 when the stride
 is 2 or more" and picks the kernel that lands exactly on 16 (ViT-B/16's
 14 x 14: kernel 3, stride 1, padding 0), so B/32 is the official layer.
 """
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
@@ -80,25 +80,35 @@ class SLIPDecoder(nn.Module):
     """Spoof cue decoder ``D`` of SLIP: ``(B, E, g, g) -> (B, 1, S, S)``.
 
     Args:
-        channels (int): ``E``; must be divisible by 16.
+        channels (int): ``E``, the input channels.
         grid (int): Input grid ``g`` (the backbone's patch grid).
         out_size (int): Output map size ``S``. Defaults to 32.
+        hidden (int, optional): Width ``H`` of the decoder: the transposed
+            convs map E -> H, the convs H -> H/2 -> ... -> H/16 -> 1; must
+            be divisible by 16. Defaults to None: ``E`` (the official
+            decoder). A tiny CLIP (E = 32) would leave H/16 = 2 channels
+            before the output, which die under GELU; its demo config widens
+            the decoder instead.
     """
 
-    def __init__(self, channels: int, grid: int, out_size: int = 32):
+    def __init__(self, channels: int, grid: int, out_size: int = 32,
+                 hidden: Optional[int] = None):
         super().__init__()
-        if channels % 16:
-            raise ValueError(f'SLIPDecoder: channels must be divisible by 16, '
-                             f'got {channels}')
+        hidden = channels if hidden is None else hidden
+        if hidden % 16:
+            raise ValueError(f'SLIPDecoder: the width (hidden, default '
+                             f'channels) must be divisible by 16, got '
+                             f'{hidden}')
         if out_size % 2:
             raise ValueError(f'SLIPDecoder: out_size must be even, got '
                              f'{out_size}')
         mid = out_size // 2
         k, s, p = first_upsample_geometry(grid, mid)
-        e = channels
+        e = hidden
         self.channels, self.grid, self.out_size = channels, grid, out_size
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(e, e, k, stride=s, padding=p), nn.GELU(),
+            nn.ConvTranspose2d(channels, e, k, stride=s, padding=p),
+            nn.GELU(),
             nn.ConvTranspose2d(e, e, 3, stride=2, padding=1,
                                output_padding=1), nn.GELU())
         self.convs = nn.Sequential(
