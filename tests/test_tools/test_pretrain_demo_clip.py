@@ -74,14 +74,21 @@ def test_caption_loss_with_shared_and_several_true_captions(pre):
 def test_pretrain_writes_strictly_loadable_checkpoint(pre, tiny_demo,
                                                       tmp_path, capsys):
     out = str(tmp_path / 'clip.pth')
-    args = ['--data-root', tiny_demo, '--domains', 'DemoA', '--iters', '2',
-            '--batch-size', '4', '--out', out, '--threads', '1',
-            '--log-interval', '1']
-    assert pre.main(args) == 0
+
+    def args(path):
+        # a coarse stage then one at the model's own size (224 px)
+        return ['--data-root', tiny_demo, '--domains', 'DemoA', '--stages',
+                '32:2:1e-3', '224:1:1e-3:0.5', '--batch-size', '4', '--out',
+                path, '--threads', '1', '--log-interval', '1']
+
+    assert pre.main(args(out)) == 0
     text = capsys.readouterr().out
     assert 'step 2/2' in text and 'partial=' in text
+    assert 'stage 1/2: 2 steps at 32 px' in text
+    assert 'stage 2/2: 1 steps at 224 px' in text
     meta = json.load(open(str(tmp_path / 'clip.json')))
-    assert meta['iters'] == 2 and meta['domains'] == ['DemoA']
+    assert [s['size'] for s in meta['stages']] == [32, 224]
+    assert meta['domains'] == ['DemoA']
     # an open_clip state dict, loaded strictly by the safe loader
     sd = torch.load(out, weights_only=True)
     assert 'visual.conv1.weight' in sd and 'token_embedding.weight' in sd
@@ -109,14 +116,26 @@ def test_pretrain_writes_strictly_loadable_checkpoint(pre, tiny_demo,
         pre.build_tiny_clip(bad)
     # skipped when present, redone with --force
     stamp = os.stat(out).st_mtime_ns
-    assert pre.main(args) == 0
+    assert pre.main(args(out)) == 0
     assert 'nothing to do' in capsys.readouterr().out
     assert os.stat(out).st_mtime_ns == stamp
     # same seed, same weights
     out2 = str(tmp_path / 'again.pth')
-    assert pre.main(args[:-5] + [out2, '--threads', '1']) == 0
+    assert pre.main(args(out2)) == 0
     sd2 = torch.load(out2, weights_only=True)
     assert all(torch.equal(sd[k], sd2[k]) for k in sd)
+
+
+def test_stage_parsing(pre, capsys):
+    assert pre.parse_stage('224:300:3e-4:0.5') == dict(
+        size=224, iters=300, lr=3e-4, patch_dropout=0.5)
+    assert pre.parse_stage('64:10:1e-3')['patch_dropout'] == 0.0
+    for bad in ('224:300', '224:x:1e-3', '8:1:1e-3', '64:1:1e-3:1.0'):
+        with pytest.raises(ValueError, match='stage'):
+            pre.parse_stage(bad)
+    assert pre.main(['--stages', '64:1', '--out', 'unused.pth']) == 2
+    assert 'SIZE:ITERS:LR' in capsys.readouterr().err
+    assert not osp.exists('unused.pth')
 
 
 def test_pretrain_refuses_data_without_captions(pre, tmp_path, capsys):
@@ -130,8 +149,8 @@ def test_pretrain_refuses_data_without_captions(pre, tmp_path, capsys):
             for r in recs:
                 r.pop('captions')
                 f.write(json.dumps(r) + '\n')
-    assert pre.main(['--data-root', root, '--domains', 'DemoA', '--iters',
-                     '1', '--out', str(tmp_path / 'x.pth')]) == 2
+    assert pre.main(['--data-root', root, '--domains', 'DemoA', '--stages',
+                     '32:1:1e-3', '--out', str(tmp_path / 'x.pth')]) == 2
     assert 'no captions' in capsys.readouterr().err
     assert not osp.exists(str(tmp_path / 'x.pth'))
 
@@ -140,8 +159,8 @@ def test_zero_shot_script(pre, tiny_demo, tmp_path, capsys):
     zs = _load('tools/analysis_tools/zero_shot_demo.py')
     out = str(tmp_path / 'clip.pth')
     assert pre.main(['--data-root', tiny_demo, '--domains', 'DemoA',
-                     '--iters', '1', '--batch-size', '4', '--out', out,
-                     '--threads', '1']) == 0
+                     '--stages', '224:1:1e-3:0.5', '--batch-size', '4',
+                     '--out', out, '--threads', '1']) == 0
     capsys.readouterr()
     assert zs.main(['--weights', 'random', out, '--data-root', tiny_demo,
                     '--threads', '1']) == 0

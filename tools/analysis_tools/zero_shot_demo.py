@@ -145,11 +145,13 @@ def main(argv=None) -> int:
         rows[w] = auc_table(zero_shot_scores(bb, images, pre,
                                              args.batch_size), records)
     cols = list(next(iter(rows.values())))
-    width = max(len(w) for w in rows) + 2
+    names = {w: f'random init (seed {args.seed})' if w == 'random' else w
+             for w in rows}
+    width = max(len(n) for n in names.values()) + 2
     print(f'{"weights":<{width}}' + ''.join(f'{c:>20}' for c in cols))
     for w, res in rows.items():
-        name = f'random init (seed {args.seed})' if w == 'random' else w
-        print(f'{name:<{width}}' + ''.join(f'{res[c]:>20.2f}' for c in cols))
+        print(f'{names[w]:<{width}}' +
+              ''.join(f'{res[c]:>20.2f}' for c in cols))
     return 0
 
 

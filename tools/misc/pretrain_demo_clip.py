@@ -21,13 +21,17 @@ caption per image this is exactly CLIP's loss.
 Schedule. Images go through the test pipeline and data preprocessor of
 ``configs/_base_/datasets/fas_pipelines.py`` (face crop, 224 px, CLIP's
 normalisation), as when training and testing the methods. From random
-initialisation every image (and every caption) starts with almost the same
-embedding; on 196 fine patches of 224 px faces the towers stay in that
-collapsed state for hundreds of steps. Stage 1 therefore trains the same
-CLIP at a low input size (``--low-res 64``: 16 coarse patches, the
-positional embedding interpolated as open_clip does), which leaves the
-collapse quickly, and stage 2 continues at 224 px (with patch dropout,
-none at test time) so the patch embedding learns the fine texture cues.
+initialisation every image (and every caption) has almost the same
+embedding, and on the 196 fine patches of a 224 px face the towers stay in
+that collapsed state for hundreds of steps (the demo's cues are textures,
+and a mean over many random patch features carries none of them). So the
+same CLIP is trained in stages of growing input size (``--stages``, by
+default 64, 112 and 224 px; batches area-downsampled, the positional
+embedding interpolated between stages as open_clip does when loading
+weights at another size): 16 coarse patches leave the collapse within a
+few hundred steps, and the later stages adapt the patch embedding to the
+finer scale the methods see. Patch dropout at 224 px halves its cost (none
+at test time).
 
 The output is an open_clip state dict (``clip_tiny_demo.pth``) that
 ``OpenCLIPBackbone(arch=<tiny CLIP>, pretrained=<path>)`` loads strictly
@@ -60,6 +64,28 @@ CLIP_CONFIG = osp.join(REPO, 'configs', '_base_', 'models', 'clip_tiny.py')
 PIPELINE_CONFIG = osp.join(REPO, 'configs', '_base_', 'datasets',
                            'fas_pipelines.py')
 SOURCE_DOMAINS = ('DemoA', 'DemoB', 'DemoC')
+#: SIZE:ITERS:LR[:PATCH_DROPOUT] (see the module docstring)
+DEFAULT_STAGES = ('64:300:1e-3', '112:300:5e-4', '224:300:3e-4:0.5')
+
+
+def parse_stage(text: str) -> Dict:
+    """``'224:300:3e-4:0.5'`` -> ``dict(size=224, iters=300, lr=3e-4,
+    patch_dropout=0.5)``."""
+    parts = text.split(':')
+    try:
+        if len(parts) not in (3, 4):
+            raise ValueError
+        st = dict(size=int(parts[0]), iters=int(parts[1]),
+                  lr=float(parts[2]),
+                  patch_dropout=float(parts[3]) if len(parts) == 4 else 0.0)
+    except ValueError:
+        raise ValueError(f'stage {text!r}: expected SIZE:ITERS:LR'
+                         '[:PATCH_DROPOUT], e.g. 224:300:3e-4:0.5') from None
+    if st['size'] < 16 or st['iters'] < 1 or st['lr'] <= 0 or not (
+            0 <= st['patch_dropout'] < 1):
+        raise ValueError(f'stage {text!r}: need size >= 16 (one patch), '
+                         'iters >= 1, lr > 0 and 0 <= patch dropout < 1')
+    return st
 
 
 def parse_args(argv=None):
@@ -76,32 +102,18 @@ def parse_args(argv=None):
                    help='training domains (default: DemoA DemoB DemoC)')
     p.add_argument('--splits', nargs='+', default=['train'],
                    help='splits of those domains (default: train)')
-    p.add_argument('--low-res', type=int, default=64,
-                   help='image size of the first stage (0: none). A '
-                   'randomly initialised CLIP leaves its collapsed start '
-                   '(every embedding alike) much sooner on a few coarse '
-                   'patches. Default: 64')
-    p.add_argument('--low-res-iters', type=int, default=300,
-                   help='steps of the first stage (default: 300)')
-    p.add_argument('--low-res-lr', type=float, default=1e-3,
-                   help='peak learning rate of the first stage (default: '
-                   '1e-3)')
-    p.add_argument('--iters', type=int, default=150,
-                   help='steps at the model\'s own image size (224) after '
-                   'the first stage (default: 150)')
-    p.add_argument('--lr', type=float, default=5e-4,
-                   help='peak learning rate at the model\'s own image '
-                   'size (default: 5e-4)')
+    p.add_argument('--stages', nargs='+', default=list(DEFAULT_STAGES),
+                   metavar='SIZE:ITERS:LR[:PATCH_DROPOUT]',
+                   help='training stages, in order: image size, steps, peak '
+                   'learning rate (warm-up then cosine per stage) and the '
+                   'share of patches dropped (default 0; none at test '
+                   'time). Default: ' + ' '.join(DEFAULT_STAGES))
     p.add_argument('--batch-size', type=int, default=32,
                    help='image-caption pairs per step (default: 32)')
     p.add_argument('--weight-decay', type=float, default=0.1,
                    help='weight decay (default: 0.1)')
     p.add_argument('--warmup', type=float, default=0.1,
                    help='fraction of the steps with linear warm-up')
-    p.add_argument('--patch-dropout', type=float, default=0.75,
-                   help='share of image patches dropped at the model\'s '
-                   'own image size (faster; none at test time). Default: '
-                   '0.75')
     p.add_argument('--seed', type=int, default=0,
                    help='seed of the initialisation, batches and '
                    'captions (default: 0)')
@@ -315,6 +327,11 @@ def save_clip_state_dict(backbone, path: str) -> None:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    try:
+        stages = [parse_stage(t) for t in args.stages]
+    except ValueError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
     out = args.out or (DEFAULT_OUT if osp.normpath(args.data_root) ==
                        osp.normpath('data/demo') else osp.join(
                            args.data_root, 'clip_tiny_demo.pth'))
@@ -351,30 +368,21 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     backbone = build_tiny_clip(None, args.clip_config)
     t1 = time.time()
-    losses = []
-    if args.low_res and args.low_res_iters:
-        # stage 1: the same CLIP at a low input size (coarse patches), its
-        # positional embedding interpolated to and from the model's grid
-        print(f'stage 1: {args.low_res_iters} steps at {args.low_res} px')
-        small = build_tiny_clip(None, args.clip_config, args.low_res)
-        transfer_weights(backbone, small)
-        losses += pretrain(small, images, captions, pre, args.low_res_iters,
-                           args.batch_size, args.low_res_lr,
-                           args.weight_decay, args.warmup, 0.0, args.seed,
-                           args.log_interval, image_size=args.low_res)
-        transfer_weights(small, backbone)
-        del small
-    if args.iters:
-        size = backbone.clip.visual.image_size[0]
-        print(f'stage 2: {args.iters} steps at {size} px')
-        losses += pretrain(backbone, images, captions, pre, args.iters,
-                           args.batch_size, args.lr, args.weight_decay,
-                           args.warmup, args.patch_dropout, args.seed + 1,
-                           args.log_interval)
-    if not losses:
-        print('error: no training step (--iters and --low-res-iters are 0)',
-              file=sys.stderr)
-        return 2
+    losses, current = [], backbone
+    for k, st in enumerate(stages):
+        # the same CLIP at this stage's input size, its positional
+        # embedding interpolated from the previous stage's grid
+        print(f'stage {k + 1}/{len(stages)}: {st["iters"]} steps at '
+              f'{st["size"]} px, lr {st["lr"]:g}, patch dropout '
+              f'{st["patch_dropout"]:g}')
+        model = build_tiny_clip(None, args.clip_config, st['size'])
+        transfer_weights(current, model)
+        losses += pretrain(model, images, captions, pre, st['iters'],
+                           args.batch_size, st['lr'], args.weight_decay,
+                           args.warmup, st['patch_dropout'], args.seed + k,
+                           args.log_interval, image_size=st['size'])
+        current = model
+    transfer_weights(current, backbone)
     t_train = time.time() - t1
     save_clip_state_dict(backbone, out)
     # the file must load strictly through the project's safe loader
@@ -382,11 +390,8 @@ def main(argv=None) -> int:
     meta = dict(
         weights=out, data_root=args.data_root, domains=args.domains,
         splits=args.splits, num_images=len(images),
-        low_res=args.low_res, low_res_iters=args.low_res_iters,
-        low_res_lr=args.low_res_lr, iters=args.iters,
-        batch_size=args.batch_size, lr=args.lr,
-        weight_decay=args.weight_decay, warmup=args.warmup,
-        patch_dropout=args.patch_dropout, seed=args.seed,
+        stages=stages, batch_size=args.batch_size,
+        weight_decay=args.weight_decay, warmup=args.warmup, seed=args.seed,
         threads=args.threads, clip_config=osp.relpath(args.clip_config,
                                                       REPO),
         first_loss=losses[0], last_loss=float(np.mean(losses[-10:])),
