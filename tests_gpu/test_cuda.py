@@ -1,7 +1,8 @@
 """Checks that need a CUDA device (run by tools/misc/gpu_check.sh on a GPU
 machine; `python -m pytest tests` on a CPU machine does not collect them):
-CUDA parity of the tower loop, fp16 and bf16 AMP train steps, gradient
-checkpointing.
+CUDA parity of the tower loop, fp16 and bf16 AMP train steps of FLIP and of
+the seed methods (SLIP's two stages, LPI's prototypes, CM-CLIP's adapters),
+gradient checkpointing.
 
 ``MMFAS_TESTS_GPU_DEVICE=cpu`` runs the device-agnostic ones on the CPU, to
 rehearse this file (and ``gpu_check.sh``) on a machine without a GPU."""
@@ -136,3 +137,142 @@ def test_gradient_checkpointing_same_gradients():
         torch.testing.assert_close(l1, l0, **tol)
         for a, b in zip(g0, g1):
             torch.testing.assert_close(b, a, **tol)
+
+
+# ------------------------------------------------- the seed methods on CUDA
+def _amp_wrappers():
+    """(name, optim_wrapper cfg) pairs: fp16 AmpOptimWrapper (CUDA only) and
+    bf16 autocast."""
+    out = [('bf16', dict(type='BF16AmpOptimWrapper'))]
+    if DEVICE == 'cuda':
+        out.insert(0, ('fp16', dict(type='AmpOptimWrapper',
+                                    loss_scale='dynamic')))
+    return out
+
+
+def _seed_batch(n, size, modalities=None, domains=3, live_only=False):
+    from mmfas.datasets.annotation import MODALITIES
+    g = torch.Generator().manual_seed(n)
+    imgs = [torch.randint(0, 255, (3, size, size), dtype=torch.uint8,
+                          generator=g) for _ in range(n)]
+    samples = []
+    for i in range(n):
+        s = DataSample().set_gt_label(1 if live_only else i % 2)
+        s.set_field(torch.tensor([(i // 2) % domains]), 'domain_label')
+        if modalities:
+            m = modalities[i % len(modalities)]
+            s.set_field(torch.tensor([MODALITIES.index(m)]),
+                        'modality_label')
+            s.set_metainfo(dict(modality=m))
+        samples.append(s)
+    return dict(inputs=imgs, data_samples=samples)
+
+
+def _snapshot(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters()}
+
+
+def _step_until_moved(model, batch, ow, amp, max_steps=4):
+    """Train steps until a parameter moves: the first for bf16; fp16's
+    dynamic loss scale starts at 2**16 and GradScaler skips (as it must) a
+    step whose scaled gradients overflow, halving the scale, so a skipped
+    step must show a smaller scale. Returns (last log, moved names)."""
+    before = _snapshot(model)
+    for step in range(max_steps if amp == 'fp16' else 1):
+        scale = ow.loss_scaler.get_scale() if amp == 'fp16' else None
+        log = model.train_step(batch, ow)
+        assert all(torch.isfinite(v) for v in log.values()), log
+        after = _snapshot(model)
+        moved = {n for n in before if not torch.equal(before[n], after[n])}
+        if moved:
+            return log, moved
+        if amp == 'fp16':
+            assert ow.loss_scaler.get_scale() < scale, \
+                f'step {step}: nothing moved and the loss scale stayed'
+    raise AssertionError(f'{amp}: no parameter moved in {step + 1} steps')
+
+
+@pytest.mark.parametrize('amp', [a for a, _ in _amp_wrappers()])
+def test_slip_staged_amp_step_keeps_stages_apart(amp):
+    """SLIP's two stages under AMP on the device: finite losses, fp32
+    master weights, each stage's step moves only its own parameters."""
+    from mmengine.optim import build_optim_wrapper
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='SLIP', backbone=tiny_backbone_cfg(
+            image_size=64, pretrained=None, tokenizer='ViT-B-16',
+            freeze='none'))).to(DEVICE)
+    wrapper = dict(_amp_wrappers())[amp]
+    ow = build_optim_wrapper(model, dict(
+        constructor='StagedOptimWrapperConstructor',
+        optimizer=dict(type='Adam', lr=1e-3), **wrapper))
+    stages = model.train_stages()
+    names = {id(p): n for n, p in model.named_parameters()}
+    owned = {s: {names[id(p)] for g in ow[s].optimizer.param_groups
+                 for p in g['params']} for s in stages}
+    assert owned['image'] and owned['text']
+    assert not owned['image'] & owned['text']
+    before = _snapshot(model)
+    log = model.train_step(_seed_batch(4, 64, live_only=True), ow)
+    assert log and all(torch.isfinite(v) for v in log.values())
+    assert any(k.startswith('image.') for k in log)
+    assert any(k.startswith('text.') for k in log)
+    after = _snapshot(model)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    for s in stages:
+        assert any(not torch.equal(before[n], after[n]) for n in owned[s]), s
+    untouched = set(before) - owned['image'] - owned['text']
+    for n in untouched:
+        assert torch.equal(before[n], after[n]), n
+    model.eval()
+    out = model.test_step(_seed_batch(2, 64))
+    assert all(0 <= float(o.pred_score[1]) <= 1 for o in out)
+
+
+@pytest.mark.parametrize('amp', [a for a, _ in _amp_wrappers()])
+def test_lpi_amp_step_prototypes_stay_fp32(amp):
+    """LPI under AMP on the device: finite losses, the EMA prototypes are
+    float32, finite and seen, frozen CLIP does not move."""
+    from mmengine.optim import build_optim_wrapper
+    torch.manual_seed(0)
+    model = MODELS.build(dict(
+        type='LPI', backbone=tiny_backbone_cfg(freeze='all'),
+        interaction_layers=(0, 1), layers_of=None)).to(DEVICE)
+    ow = build_optim_wrapper(model, dict(
+        optimizer=dict(type='AdamW', lr=1e-3), **dict(_amp_wrappers())[amp]))
+    log, moved = _step_until_moved(model, _seed_batch(6, 32), ow, amp)
+    protos = model.prototype_loss.prototypes
+    assert protos.dtype == torch.float32 and protos.device.type == DEVICE
+    assert bool(model.prototype_loss.seen.all())
+    # means of unit features: finite, norm in (0, 1]
+    norms = protos.norm(dim=-1)
+    assert torch.isfinite(protos).all()
+    assert bool(((norms > 0) & (norms <= 1 + 1e-5)).all())
+    assert not any(n.startswith('backbone.clip.') for n in moved)
+    model.eval()
+    out = model.test_step(_seed_batch(2, 32))
+    assert out[0].pred_score.shape == (2, )
+
+
+@pytest.mark.parametrize('amp', [a for a, _ in _amp_wrappers()])
+def test_cmclip_amp_step_trains_adapters_not_clip(amp):
+    """CM-CLIP with the ADC-Adapter under AMP on the device: finite FGPL
+    losses; adapters, contexts and meta-net move, CLIP does not."""
+    from mmengine.optim import build_optim_wrapper
+    torch.manual_seed(0)
+    adc = dict(vision=dict(layers='all', positions=('attn', 'mlp'),
+                           conv='adc', bottleneck=4))
+    model = MODELS.build(dict(
+        type='CMCLIP', backbone=tiny_backbone_cfg(adapters=adc), n_ctx=4,
+        n_modality_ctx=3)).to(DEVICE)
+    ow = build_optim_wrapper(model, dict(
+        optimizer=dict(type='AdamW', lr=1e-3), **dict(_amp_wrappers())[amp]))
+    _, moved = _step_until_moved(
+        model, _seed_batch(4, 32, modalities=('rgb', 'rgb', 'depth', 'depth')),
+        ow, amp)
+    assert any('adapters' in n for n in moved)
+    assert not any(n.startswith('backbone.clip.') for n in moved)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    model.eval()
+    out = model.test_step(_seed_batch(2, 32, modalities=('depth', )))
+    assert out[0].pred_score.shape == (2, )

@@ -142,6 +142,33 @@ def test_benchmark_two_stage_model_in_process(tmp_path, capsys,
     assert res['inference']['batch_2']['cached']['images_per_s'] > 0
 
 
+def test_benchmark_one_class_slip_in_process(capsys):
+    """SLIP refuses spoof labels in training: the benchmark's synthetic
+    batch is live-only for a one-class model, and both stages and
+    inference run (issue 13's benchmark command, on the tiny demo CLIP)."""
+    from mmengine.config import Config
+    bench = _load('mmfas_benchmark_slip', BENCH)
+    res = bench.main([
+        osp.join(REPO, 'configs', 'slip', 'slip_tiny_demo.py'),
+        '--no-pretrained', '--batch-size', '2', '--iters', '1', '--warmup',
+        '0', '--repeats', '1', '--device', 'cpu'
+    ])
+    out = capsys.readouterr().out
+    assert res['model'] == 'SLIP' and res['train_label'] == 1
+    assert set(res['train']['stages']) == {'image', 'text'}
+    assert res['train']['mmengine']['images_per_s'] > 0
+    assert res['inference']['batch_2']['cached']['images_per_s'] > 0
+    assert 'training labels all live (one-class)' in out
+    # the recipe alone also says it (every training set filtered to live);
+    # a two-class recipe alternates the labels
+    cfg = Config.fromfile(osp.join(REPO, 'configs', 'slip',
+                                   'slip_tiny_demo.py'))
+    assert bench.train_labels(cfg) == 1
+    assert bench.train_labels(Config.fromfile(CONFIG)) is None
+    batch = bench.make_batch(4, 32, 1, 3, 0, label=None)
+    assert [int(s.gt_label) for s in batch['data_samples']] == [0, 1, 0, 1]
+
+
 def test_parse_test_log(tmp_path):
     ms = _load('mmfas_multi_seed', MULTI)
     log = tmp_path / 'x.log'

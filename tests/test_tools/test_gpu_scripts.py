@@ -66,6 +66,30 @@ def test_gpu_check_needs_an_out_dir():
     assert p.returncode == 2 and 'unknown option' in p.stderr
 
 
+def test_gpu_check_benchmarks_each_methods_main_config():
+    """One ViT-B/16 config per seed method, the one its issue names (not a
+    _legacy variant), in both precisions."""
+    out = run(CHECK, '--plan').stdout
+    bench = [ln for ln in out.splitlines() if 'analysis_tools/benchmark.py'
+             in ln]
+    for cfg in ('configs/slip/slip_vitb16_ocim.py',
+                'configs/lpi/lpi_vitb16_oci2m.py',
+                'configs/cmclip/cmclip_vitb16_crossmodal_surf_depth_5shot.py'):
+        assert sum(f' {cfg} ' in ln for ln in bench) == 2, (cfg, out)
+    assert not any('_legacy' in ln for ln in bench)
+
+
+def test_gpu_check_only_selects_stages(tmp_path):
+    p = run(CHECK, '--plan', '--only', 'tests_gpu,benchmark')
+    assert p.returncode == 0, p.stderr
+    assert 'stages setup,tests_gpu,benchmark' in p.stdout
+    p = run(CHECK, str(tmp_path / 'out'), '--only', 'tests,train')
+    assert p.returncode == 2
+    assert "unknown stage 'tests'" in p.stderr
+    p = run(CHECK, str(tmp_path / 'out'), '--only')
+    assert p.returncode == 2 and 'OUT_DIR' in p.stderr
+
+
 def test_gpu_wheels_check_fails_clearly_without_wheels(tmp_path):
     # missing folder, then an empty one
     for wheel_dir in (tmp_path / 'missing', tmp_path / 'empty'):

@@ -96,3 +96,62 @@ def test_oneclass_baseline_scores_the_protocol(demo_cwd, monkeypatch):
     # videos; the test set holds both classes, so AUC is defined
     assert 0 <= metrics['AUC'] <= 100 and metrics['num_spoof'] > 0
     assert metrics['num_live'] > 0 and out.is_file()
+
+
+def _tool(name):
+    import importlib.util
+    path = osp.join(REPO, 'tools', 'analysis_tools', f'{name}.py')
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_summarise_cue_maps_by_hand():
+    mod = _tool('slip_cue_maps')
+    sums = {'live': (2, torch.full((2, 2), 0.2)),       # mean 0.1
+            'print': (1, torch.full((2, 2), 0.5)),      # mean 0.5
+            'replay': (3, torch.full((2, 2), 0.3))}     # mean 0.1
+    res = mod.summarise(sums)
+    assert res['live'] == dict(frames=2, mean=pytest.approx(0.1))
+    assert res['print']['mean'] == pytest.approx(0.5)
+    assert res['replay']['mean'] == pytest.approx(0.1)
+    # all attacks pooled by frame: (0.5 + 3 * 0.1) / 4
+    assert res['spoof (all attacks)'] == dict(frames=4,
+                                              mean=pytest.approx(0.2))
+    assert res['gap'] == pytest.approx(0.1)
+    with pytest.raises(ValueError, match='live and spoof'):
+        mod.summarise({'live': sums['live']})
+
+
+def test_cue_map_tool_on_a_trained_checkpoint(demo_cwd, monkeypatch,
+                                              tmp_path):
+    ckpt = demo_cwd / 'full' / 'iter_4.pth'
+    if not ckpt.is_file():
+        _train(demo_cwd, demo_cwd / 'full', 4)
+    mod = _tool('slip_cue_maps')
+    monkeypatch.chdir(demo_cwd)
+    opts = ['--cfg-options', 'model.backbone.pretrained=None',
+            'model.save_trainable_only=True']
+    summary = mod.main([CONFIG, str(ckpt), str(ckpt), '--out',
+                        str(tmp_path)] + opts)
+    a, b = (r['groups'] for r in summary['runs'])
+    assert a == b and summary['gap_std'] == 0.0
+    assert summary['gap_mean'] == pytest.approx(
+        a['spoof (all attacks)']['mean'] - a['live']['mean'])
+    # every test frame is counted once, in its group
+    from mmfas.registry import DATASETS
+    from mmfas.utils import load_config, register_all_modules
+    register_all_modules(init_default_scope=True)
+    cfg = load_config(CONFIG)
+    ds = DATASETS.build(cfg.test_dataloader.dataset)
+    n_live = sum(int(ds.get_data_info(i)['gt_label']) == 1
+                 for i in range(len(ds)))
+    assert a['live']['frames'] == n_live
+    assert a['spoof (all attacks)']['frames'] == len(ds) - n_live
+    assert {'print', 'replay', 'mask', 'partial'} <= set(a)
+    assert (tmp_path / 'cue_maps.json').is_file()
+    maps = __import__('numpy').load(tmp_path / 'mean_maps.npz')
+    assert maps['0_live'].shape == (32, 32)
+    with pytest.raises(FileNotFoundError, match='does not exist'):
+        mod.main([CONFIG, str(tmp_path / 'missing.pth')] + opts)

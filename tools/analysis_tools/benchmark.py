@@ -198,6 +198,38 @@ def count_channels(cfg) -> int:
     return 3
 
 
+def _find_all(cfg, key) -> list:
+    """Every value of ``key`` in a nested dict/list config."""
+    if isinstance(cfg, dict):
+        found = [cfg[key]] if key in cfg else []
+        return found + [x for k, v in cfg.items() if k != key
+                        for x in _find_all(v, key)]
+    if isinstance(cfg, (list, tuple)):
+        return [x for v in cfg for x in _find_all(v, key)]
+    return []
+
+
+def train_labels(cfg, model=None) -> Optional[int]:
+    """The one label of a one-class model (``model.one_class``: 1, live) or
+    training recipe (every training dataset filtered to ``label='live'``:
+    1; ``'spoof'``: 0), else None (both classes: the synthetic batch
+    alternates them)."""
+    if getattr(model, 'one_class', False):
+        return 1
+    dataset = (cfg.get('train_dataloader') or {}).get('dataset', {})
+    labels = set(_find_all(dataset, 'label'))
+    if len(labels) == 1 and next(iter(labels)) in ('live', 'spoof'):
+        return 1 if labels == {'live'} else 0
+    return None
+
+
+def _label_note(label: Optional[int]) -> str:
+    if label is None:
+        return ''
+    return f', training labels all {"live" if label else "spoof"} ' \
+        '(one-class)'
+
+
 def load_config(args) -> Config:
     cfg = Config.fromfile(args.config)
     if args.cfg_options:
@@ -226,12 +258,13 @@ def model_image_size(model) -> int:
 
 # -------------------------------------------------------------- synthetic
 def make_batch(batch: int, size: int, views: int, channels: int,
-               seed: int) -> dict:
+               seed: int, label: Optional[int] = None) -> dict:
     """What the dataloader yields: ``pseudo_collate`` of PackFASInputs'
     uint8 BGR images (C, H, W): a list over samples, or, with
     ``views > 1``, a list over views of sequences over the batch (the
     collate transposes each sample's list of views); data samples with
-    alternating spoof / live labels."""
+    alternating spoof / live labels, or all ``label`` (a one-class recipe,
+    :func:`train_labels`)."""
     from mmengine.dataset import pseudo_collate
     from mmpretrain.structures import DataSample
     g = torch.Generator().manual_seed(seed)
@@ -245,7 +278,7 @@ def make_batch(batch: int, size: int, views: int, channels: int,
     inputs = pseudo_collate(per_sample)
     samples = []
     for i in range(batch):
-        s = DataSample().set_gt_label(i % 2)
+        s = DataSample().set_gt_label(i % 2 if label is None else label)
         s.set_field(torch.tensor([i % 3]), 'domain_label')
         s.set_field(torch.tensor([0]), 'modality_label')
         samples.append(s)
@@ -392,7 +425,8 @@ def main(argv=None):
         device=str(device), device_name=device_name(device),
         torch=torch.__version__, amp=args.amp, batch_size=args.batch_size,
         image_size=size, train_views=views, channels=channels,
-        iters=args.iters, warmup=args.warmup, repeats=args.repeats,
+        train_label=train_labels(cfg, model), iters=args.iters,
+        warmup=args.warmup, repeats=args.repeats,
         params=n_params, trainable_params=n_train, notes=notes)
 
     print(f'config:        {args.config}')
@@ -401,7 +435,8 @@ def main(argv=None):
     print(f'device:        {device} - {results["device_name"]}')
     print(f'torch:         {torch.__version__}; amp: {args.amp}')
     print(f'input:         batch {args.batch_size}, {channels}x{size}x{size}'
-          f', {views} view(s) per training sample; timing: {args.warmup} '
+          f', {views} view(s) per training sample'
+          f'{_label_note(train_labels(cfg, model))}; timing: {args.warmup} '
           f'warm-up + {args.repeats} x {args.iters} iters per variant, '
           'medians')
 
@@ -488,7 +523,8 @@ def main(argv=None):
     # -------------------------------------------------------- (a) + (b)
     if not args.skip_train:
         model.train()
-        raw = make_batch(args.batch_size, size, views, channels, args.seed)
+        raw = make_batch(args.batch_size, size, views, channels, args.seed,
+                         label=train_labels(cfg, model))
         optim_wrapper = build_runner_optim_wrapper(model, cfg, device, notes)
         optim_wrapper.initialize_count_status(
             model, 0, args.warmup + args.iters * args.repeats)

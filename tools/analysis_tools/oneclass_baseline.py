@@ -53,7 +53,9 @@ def parse_args(argv=None):
     return p.parse_args(argv)
 
 
-def _loader(dataset_cfg, pipeline, batch_size):
+def eval_loader(dataset_cfg, pipeline, batch_size):
+    """An ordered, single-process loader over ``dataset_cfg`` (its own
+    pipeline, or ``pipeline``)."""
     from mmengine.runner import Runner
     ds = dict(dataset_cfg)
     if pipeline is not None:
@@ -107,10 +109,11 @@ def main(argv=None):
         cfg.val_dataloader.dataset.get('pipeline')
     if test_pipeline is None:  # ConcatDataset: the first member's
         test_pipeline = cfg.test_dataloader.dataset.datasets[0].pipeline
-    live, _ = _embed(model, _loader(train, test_pipeline, args.batch_size))
+    live, _ = _embed(model, eval_loader(train, test_pipeline,
+                                        args.batch_size))
     mu = torch.nn.functional.normalize(live.mean(0), dim=0)
-    emb, metas = _embed(model, _loader(cfg.test_dataloader.dataset, None,
-                                       args.batch_size))
+    emb, metas = _embed(model, eval_loader(cfg.test_dataloader.dataset,
+                                           None, args.batch_size))
     dist = (1 - emb @ mu).clamp_min(0)
     scores = live_score(dist, 'distance', args.scale).numpy()
 

@@ -2,8 +2,12 @@
 # The GPU machine's check, in one call (the machine: one H200, Python 3.12,
 # torch 2.11, no network, no OpenMMLab packages; at most 10 minutes a call).
 #
-#   bash tools/misc/gpu_check.sh OUT_DIR [--quick]  run it (GPU machine)
+#   bash tools/misc/gpu_check.sh OUT_DIR [--quick] [--only STAGES]
+#                                                   run it (GPU machine)
 #   bash tools/misc/gpu_check.sh --plan [--quick]   what it would do (anywhere)
+#
+# --only tests_gpu,benchmark: run only these of stages 1-3 (setup always
+# runs), e.g. to rerun a failed stage in what is left of a device budget.
 #
 # 0. setup: installs .whl/*.whl (made by tools/misc/gpu_wheels.sh on a
 #    machine with the registry; carry `.whl`) with `pip install --no-index
@@ -16,9 +20,12 @@
 #    ViT-B/16 on it through `tools/dist_train.sh CONFIG 1 --amp --test`, a
 #    short schedule;
 # 3. benchmark: tools/analysis_tools/benchmark.py on ViT-B/16 (random
-#    weights) for FLIP-IT and each seed method with a ViT-B/16 config under
-#    configs/<method>/, fp16 and bf16: train and inference images/s, peak
-#    memory; one JSON, plus the README rows made from it.
+#    weights) for FLIP-IT and each method folder's main ViT-B/16 config
+#    (configs/<method>/, first match of *vitb16_ocim.py, *vitb16_oci2m.py,
+#    *vitb16_crossmodal_surf_depth_5shot.py, *vitb16*.py not _legacy, in C
+#    collation): a few AMP training iterations of each (every stage of a
+#    staged model) and inference, fp16 and bf16: train and inference
+#    images/s, peak memory; one JSON, plus the README rows made from it.
 # Each stage is timed, has a time limit, and the next stage runs even if one
 # fails; the whole run stays under the time budget (8 minutes; --quick: a
 # shorter rerun). OUT_DIR gets 7 files, no folders: env.txt, tests_gpu.txt,
@@ -35,18 +42,32 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$(pwd)
 
-usage() { sed -n '5,6p' "$0" | sed 's/^# *//' >&2; exit 2; }
-PLAN=0 QUICK=0 OUT=
+usage() { sed -n '5,8p' "$0" | sed 's/^# *//' >&2; exit 2; }
+PLAN=0 QUICK=0 OUT= ONLY=tests_gpu,train,benchmark EXPECT_ONLY=0
 for arg in "$@"; do
+    if [ "$EXPECT_ONLY" = 1 ]; then
+        ONLY=$arg EXPECT_ONLY=0
+        for st in ${ONLY//,/ }; do
+            case "$st" in
+                tests_gpu|train|benchmark) ;;
+                *) echo "gpu_check.sh: --only: unknown stage '$st'" \
+                        "(stages: tests_gpu, train, benchmark)" >&2; exit 2 ;;
+            esac
+        done
+        continue
+    fi
     case "$arg" in
         --plan) PLAN=1 ;;
         --quick) QUICK=1 ;;
-        -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
+        --only) EXPECT_ONLY=1 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         -*) echo "gpu_check.sh: unknown option $arg" >&2; usage ;;
         *) [ -z "$OUT" ] || usage; OUT=$arg ;;
     esac
 done
+[ "$EXPECT_ONLY" = 0 ] || usage
 [ "$PLAN" = 1 ] || [ -n "$OUT" ] || usage
+wanted() { case ",$ONLY," in *",$1,"*) return 0 ;; esac; return 1; }
 
 PY=${PYTHON:-python3}
 SITE=${MMFAS_SITE:-/tmp/mmfas_site}
@@ -85,11 +106,13 @@ bench_configs() {
         return
     fi
     echo configs/flip/flip-it_vitb16_oci2m.py
-    local d pick f
+    local d pick f LC_ALL=C
     for d in configs/*/; do
         case "$(basename "$d")" in _base_|flip) continue ;; esac
         pick=
-        for f in "$d"*vitb16_demo.py "$d"*vitb16_oci2m.py "$d"*vitb16*.py; do
+        for f in "$d"*vitb16_ocim.py "$d"*vitb16_oci2m.py \
+                 "$d"*vitb16_crossmodal_surf_depth_5shot.py "$d"*vitb16*.py; do
+            case "$f" in *_legacy.py) continue ;; esac
             [ -e "$f" ] && { pick=$f; break; }
         done
         [ -n "$pick" ] && echo "$pick"
@@ -132,7 +155,8 @@ wheels_line() {
 
 if [ "$PLAN" = 1 ]; then
     mode=full; [ "$QUICK" = 1 ] && mode=quick
-    echo "gpu_check.sh plan ($mode run, device $DEVICE, python $PY)"
+    echo "gpu_check.sh plan ($mode run, device $DEVICE, python $PY," \
+         "stages setup,$ONLY)"
     echo
     echo "stage 0 setup      limit ${T_SETUP}s: pip install --no-index" \
          "--no-deps --target $SITE .whl/*.whl;"
@@ -354,10 +378,20 @@ if ! run_stage setup "$T_SETUP" "$OUT/env.txt" stage_setup; then
     note "total $(elapsed)s: FAILED"
     exit 1
 fi
-run_stage tests_gpu "$T_TESTS" "$OUT/tests_gpu.txt" stage_tests
-run_stage train "$T_TRAIN" "$OUT/train.txt" stage_train
+skipped() { note "$(printf '%-14s %-20s' "$1" 'not run (--only)')"; }
+if wanted tests_gpu; then
+    run_stage tests_gpu "$T_TESTS" "$OUT/tests_gpu.txt" stage_tests
+else
+    skipped tests_gpu
+fi
+if wanted train; then
+    run_stage train "$T_TRAIN" "$OUT/train.txt" stage_train
+else
+    skipped train
+fi
 
 # --------------------------------------------------------- 3. benchmark
+run_benchmark() {
 BENCH_LOG=$OUT/benchmark.txt
 BENCH_DIR=$WORK/benchmark
 rm -rf "$BENCH_DIR"
@@ -475,6 +509,13 @@ tail -n $((${#BENCH_CONFIGS[@]} * 2 + 2)) "$OUT/readme_rows.md" 2>/dev/null \
 [ $bench_failed = 0 ] && st=ok || { st="FAILED (see log)"; FAILED=1; }
 note "$(printf '%-14s %-20s %7ss   %s' benchmark "$st" \
     "$(seconds_since "$bench_start")" benchmark.txt)"
+
+}
+if wanted benchmark; then
+    run_benchmark
+else
+    skipped benchmark
+fi
 
 if [ $FAILED = 0 ]; then
     note "total $(elapsed)s: all stages passed"

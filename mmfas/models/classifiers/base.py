@@ -174,6 +174,10 @@ class BaseFASClassifier(BaseModel):
     def loss(self, inputs, data_samples) -> Dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    #: True for a one-class model: training batches hold live faces only
+    #: (tools such as the benchmark synthesise live-only batches for it)
+    one_class: bool = False
+
     # ---------------------------------------------------------------- scores
     #: how ``score_output`` becomes a liveness score (score rule kinds)
     score_kind: str = 'logits'

@@ -124,6 +124,7 @@ class SLIP(BaseFASClassifier):
     """
 
     score_kind = 'spoof_map'
+    one_class = True
 
     def __init__(self,
                  backbone: dict,
@@ -282,7 +283,7 @@ class SLIP(BaseFASClassifier):
         x = self._plain_view(inputs)
         if data_samples and 'gt_label' in data_samples[0]:
             labels = self.gt_labels(data_samples, x.device)
-            if (labels != 1).any():
+            if self.one_class and (labels != 1).any():
                 raise ValueError(
                     'SLIP is one-class: training batches must hold live '
                     'faces only (label 1); use a one-class dataset config '
