@@ -140,15 +140,15 @@ def main(argv=None):
         for g, v in res.items():
             if g != 'gap':
                 print(f'  {g:<22} {v["frames"]:>6} frames  mean cue map '
-                      f'{v["mean"]:.4f}')
-        print(f'  gap spoof - live: {res["gap"]:+.4f}')
+                      f'{v["mean"]:.6f}')
+        print(f'  gap spoof - live: {res["gap"]:+.3e}')
     gaps = [r['groups']['gap'] for r in results]
     summary = dict(config=args.config, runs=results, gaps=gaps,
                    gap_mean=statistics.mean(gaps),
                    gap_std=statistics.stdev(gaps) if len(gaps) > 1 else 0.0,
                    spoof_above_live=sum(g > 0 for g in gaps))
     print(f'gap spoof - live over {len(gaps)} checkpoint(s): '
-          f'{summary["gap_mean"]:+.4f} +- {summary["gap_std"]:.4f}; '
+          f'{summary["gap_mean"]:+.3e} +- {summary["gap_std"]:.3e}; '
           f'spoof above live in {summary["spoof_above_live"]} of '
           f'{len(gaps)}')
     if args.out:

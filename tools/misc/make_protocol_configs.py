@@ -240,6 +240,19 @@ def protocols() -> List[Protocol]:
                     f'{modality} test', 'crossmodal', 1, 2, False,
                     lists.lower(), (DATASET_NAMES[domain], ),
                     modality=modality))
+                for src in P.CROSSMODAL_DOMAINS:
+                    if src == domain:
+                        continue
+                    lists = f'crossmodal_{src}2{domain}_{modality}_{k}shot'
+                    out.append(Protocol(
+                        lists.lower(), lists,
+                        f'Cross-modal few-shot across datasets: '
+                        f'{DATASET_NAMES[src]} RGB training data + {k} '
+                        f'{DATASET_NAMES[domain]} {modality} video(s) per '
+                        f'class -> {DATASET_NAMES[domain]} {modality} test',
+                        'crossmodal', 2, 2, False, lists.lower(),
+                        (DATASET_NAMES[src], DATASET_NAMES[domain]),
+                        modality=modality))
     return out
 
 
@@ -276,7 +289,9 @@ _base_ = ['{parent}']
 protocol = {lists!r}
 num_train_domains = {domains}
 classes_per_domain = {classes}
-num_train_modalities = 2
+# modalities per training domain: 2 when RGB and the shots share a dataset,
+# 1 across datasets (the source gives RGB, the target the shots)
+num_train_modalities = {modalities}
 train_dataloader = dict(
     batch_size={batch},  # 3 per (domain, modality, class)
     dataset=dict(
@@ -312,11 +327,15 @@ def applies(method: Method, proto: Protocol) -> bool:
 def render_dataset(p: Protocol) -> str:
     parent = '../presets/legacy.py' if p.legacy else './fas_protocol.py'
     template = CROSSMODAL if p.modality else DATASET
-    groups = p.classes * p.domains * (2 if p.modality else 1)
+    # a cross-modal protocol on one dataset: RGB and the shots in one
+    # domain; across datasets each domain holds one modality
+    modalities = 2 if p.modality and p.domains == 1 else 1
+    groups = p.classes * p.domains * modalities
     return template.format(title=p.title, mark=MARK, lists=p.lists,
                            parent=parent, domains=p.domains,
                            classes=p.classes, batch=3 * groups,
-                           modality=p.modality) + p.extra
+                           modality=p.modality,
+                           modalities=modalities) + p.extra
 
 
 def render_config(m: Method, p: Protocol) -> str:

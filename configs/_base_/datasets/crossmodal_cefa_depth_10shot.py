@@ -10,6 +10,8 @@ _base_ = ['./fas_protocol.py']
 protocol = 'crossmodal_CEFA_depth_10shot'
 num_train_domains = 1
 classes_per_domain = 2
+# modalities per training domain: 2 when RGB and the shots share a dataset,
+# 1 across datasets (the source gives RGB, the target the shots)
 num_train_modalities = 2
 train_dataloader = dict(
     batch_size=12,  # 3 per (domain, modality, class)

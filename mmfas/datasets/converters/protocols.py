@@ -40,6 +40,11 @@ C CeFA, S CASIA-SURF):
   videos per class from the train split (target path only, seeded); val /
   test = the dev / test split with the target modality only. Records carry
   ``modality``.
+* ``crossmodal_<S>2<T>_<depth|ir>_<K>shot`` (S, T two of SURF, CEFA, WMCA):
+  across datasets: train = every RGB training record of S + the same K
+  target-modality shots of T as ``crossmodal_<T>_...`` (the draw depends on
+  T, the modality and K only); val / test = T's dev / test split in the
+  target modality.
 
 One-class variants keep only live records in train and (unless
 ``oneclass_val='both'``) in val: select the threshold there at a BPCER target.
@@ -336,10 +341,14 @@ def build_oulu(data, key: str, oneclass: bool = False,
 
 
 def build_crossmodal(data, domain: str, modality: str, k: int,
-                     seed: int = 0):
+                     seed: int = 0, source: Optional[str] = None):
+    """RGB training data of ``source`` (default: ``domain`` itself) + K
+    ``modality`` shots per class of ``domain`` -> ``domain``'s
+    ``modality``."""
     if modality not in ('depth', 'ir'):
         raise ValueError(f'target modality must be depth or ir, got '
                          f'{modality!r}')
+    source = source or domain
     recs = data[domain]
 
     def only(r, m, **tags):
@@ -349,7 +358,7 @@ def build_crossmodal(data, domain: str, modality: str, k: int,
         out.update(modality=m, **tags)
         return out
 
-    train = [only(r, 'rgb') for r in recs
+    train = [only(r, 'rgb') for r in data[source]
              if r['split'] == 'train' and r.get('rgb')]
     pool = [r for r in recs if r['split'] == 'train' and r.get(modality)]
     ids = pick_shots(pool, k, seed, f'crossmodal:{domain}:{modality}:{k}')
@@ -361,9 +370,10 @@ def build_crossmodal(data, domain: str, modality: str, k: int,
     test = [only(r, modality) for r in recs
             if r['split'] == 'test' and r.get(modality)]
     test = [r for r in test if r['video_id'] not in set(ids)]
-    meta = dict(sources=[domain], target=domain, modality=modality,
+    order = [domain] if source == domain else [source, domain]
+    meta = dict(sources=order, target=domain, modality=modality,
                 train_modalities=['rgb', modality], shots=k, seed=seed,
-                shot_videos=ids, domain_order=[domain])
+                shot_videos=ids, domain_order=order)
     return train, val, test, meta
 
 
@@ -447,6 +457,12 @@ def make_protocols(out_root: str,
                 for k in crossmodal_shots:
                     emit(f'crossmodal_{d}_{m}_{k}shot',
                          _need(build_crossmodal, d), data, d, m, k, seed)
+                    for src in CROSSMODAL_DOMAINS:
+                        if src == d:
+                            continue
+                        emit(f'crossmodal_{src}2{d}_{m}_{k}shot',
+                             _need(_need(build_crossmodal, d), src), data,
+                             d, m, k, seed, source=src)
     index = dict(protocols={n: _describe(m) for n, m in made.items()},
                  skipped=skipped, seed=seed)
     os.makedirs(osp.join(out_root, 'protocols'), exist_ok=True)

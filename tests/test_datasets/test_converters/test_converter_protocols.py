@@ -263,6 +263,24 @@ def test_crossmodal(built):
     assert {r['split'] for r in te} == {'test'}
     assert 'crossmodal_WMCA_ir_1shot' in res['made']
 
+    # across datasets: CeFA's RGB + the same SURF depth shots -> SURF depth
+    cross = 'crossmodal_CEFA2SURF_depth_2shot'
+    ctr, cva, cte = (_load(out, cross, s) for s in ('train', 'val', 'test'))
+    crgb = [r for r in ctr if r['modality'] == 'rgb']
+    cshots = [r for r in ctr if r['modality'] == 'depth']
+    assert crgb and {r['domain'] for r in crgb} == {'CEFA'}
+    assert {r['split'] for r in crgb} == {'train'}
+    assert sorted(r['video_id'] for r in cshots) == \
+        sorted(r['video_id'] for r in shots)
+    assert {r['domain'] for r in cshots} == {'SURF'}
+    assert cva == va and cte == te
+    assert res['made'][cross]['shot_videos'] == \
+        res['made'][name]['shot_videos']
+    assert res['made'][cross]['sources'] == ['CEFA', 'SURF']
+    made = {n for n in res['made'] if n.startswith('crossmodal_')
+            and '2' in n.split('_')[1]}
+    assert len(made) == 6 * 2 * 2  # ordered pairs x modalities x K
+
 
 def test_index_skipped_and_idempotent(tmp_path):
     data = _data()
