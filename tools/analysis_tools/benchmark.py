@@ -420,12 +420,13 @@ def main(argv=None):
     clock = Clock(device)
     caches = text_caches(model)
 
+    label = train_labels(cfg, model)  # synthetic training labels
     results = dict(
         config=args.config, model=type(model).__name__,
         device=str(device), device_name=device_name(device),
         torch=torch.__version__, amp=args.amp, batch_size=args.batch_size,
         image_size=size, train_views=views, channels=channels,
-        train_label=train_labels(cfg, model), iters=args.iters,
+        train_label=label, iters=args.iters,
         warmup=args.warmup, repeats=args.repeats,
         params=n_params, trainable_params=n_train, notes=notes)
 
@@ -436,7 +437,7 @@ def main(argv=None):
     print(f'torch:         {torch.__version__}; amp: {args.amp}')
     print(f'input:         batch {args.batch_size}, {channels}x{size}x{size}'
           f', {views} view(s) per training sample'
-          f'{_label_note(train_labels(cfg, model))}; timing: {args.warmup} '
+          f'{_label_note(label)}; timing: {args.warmup} '
           f'warm-up + {args.repeats} x {args.iters} iters per variant, '
           'medians')
 
@@ -524,7 +525,7 @@ def main(argv=None):
     if not args.skip_train:
         model.train()
         raw = make_batch(args.batch_size, size, views, channels, args.seed,
-                         label=train_labels(cfg, model))
+                         label=label)
         optim_wrapper = build_runner_optim_wrapper(model, cfg, device, notes)
         optim_wrapper.initialize_count_status(
             model, 0, args.warmup + args.iters * args.repeats)
